@@ -1,0 +1,103 @@
+"""Analyze one ``.ort`` file: the operators and types it needs, subgraphs included.
+
+The kernel knowledge (which ops are type-reducible, and on which arguments) is ORT's own:
+``onnxruntime.tools.ort_format_model``'s ``OrtFormatModelProcessor`` and ``OperatorTypeUsageManager``.
+One deviation: ORT's converter dies with ``KeyError`` on element types its table lacks (int4, uint4,
+int2, uint2, float8e8m0, ...). Here such an op is kept *unrestricted* (every type its kernels have)
+and a warning names it, so the model still runs on the reduced build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import NAME_RE, OpsConfig, TypeUsage, parse_config
+from .errors import AnalyzeError
+
+__all__ = ["MINIMAL_BUILD_FORMAT_VERSIONS", "ModelUsage", "analyze_ort", "read_ort_header"]
+
+ORT_IDENTIFIER = b"ORTM"
+MINIMAL_BUILD_FORMAT_VERSIONS = frozenset({"5", "6"})
+"""ORT format versions a minimal build can load."""
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """One model's own operator and type set, and what was noticed while reading it."""
+
+    config: OpsConfig
+    warnings: tuple[str, ...] = ()
+
+
+def read_ort_header(path: Path, data: bytes) -> str:
+    """Check the flatbuffer identifier and return the ORT format version string."""
+    if len(data) < 8 or data[4:8] != ORT_IDENTIFIER:
+        raise AnalyzeError(f"{path}: not an ORT format model (no 'ORTM' identifier)")
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs  # type: ignore[import-untyped]
+
+    try:
+        session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
+        version = session.OrtVersion()
+    except Exception as exc:  # a corrupt flatbuffer raises anything from struct/IndexError
+        raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__})") from None
+    return version.decode("ascii", "replace") if version else ""
+
+
+def analyze_ort(path: Path) -> ModelUsage:
+    """Operators per domain/opset and per-op types of one ``.ort`` file (always with types)."""
+    read_ort_header(path, _read(path))
+    from onnxruntime.tools.ort_format_model import OrtFormatModelProcessor
+
+    manager = _tolerant_manager()
+    required: dict[str, dict[int, set[str]]] = {}
+    try:
+        OrtFormatModelProcessor(str(path), required, manager).process()
+    except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
+        raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
+    for domain, opsets in required.items():
+        for names in opsets.values():
+            for name in [domain, *names]:
+                if not NAME_RE.fullmatch(name):
+                    raise AnalyzeError(f"{path}: invalid operator or domain name {name!r}")
+    types: dict[tuple[str, str], TypeUsage] = {}
+    for domain, opsets in required.items():
+        for name in {n for names in opsets.values() for n in names}:
+            entry = manager.get_config_entry(domain, name)
+            if entry is not None and (domain, name) not in manager.unrestricted:
+                types[domain, name] = parse_config(f"{domain};1;{name}{entry}").types[domain, name]
+    ops = {d: {v: frozenset(n) for v, n in opsets.items()} for d, opsets in required.items()}
+    return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AnalyzeError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _tolerant_manager() -> Any:
+    """An ``OperatorTypeUsageManager`` that keeps an op unrestricted when a type is unknown to ORT's table."""
+    from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager
+
+    class TolerantManager(OperatorTypeUsageManager):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.unrestricted: set[tuple[str, str]] = set()
+            self.warnings: set[str] = set()
+
+        def process_node(self, node: Any, value_name_to_typeinfo: dict[str, Any]) -> None:
+            try:
+                super().process_node(node, value_name_to_typeinfo)
+            except (KeyError, RuntimeError) as exc:
+                domain = node.Domain().decode() or "ai.onnx"
+                op = node.OpType().decode()
+                self.unrestricted.add((domain, op))
+                what = f"element type {exc}" if isinstance(exc, KeyError) else str(exc)
+                self.warnings.add(
+                    f"{domain}:{op}: {what} has no entry in ORT's type-reduction table; kept with all its types"
+                )
+
+    return TolerantManager()

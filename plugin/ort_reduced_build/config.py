@@ -1,0 +1,265 @@
+"""The one home of ORT's reduced-build config grammar: parse, merge, format.
+
+The grammar is the one ``onnxruntime/tools/reduced_build_config_parser.py`` reads::
+
+    # comment
+    domain;opset[,opset...];Op1,Op2{"inputs": {"0": ["float"]}},Op3
+    !globally_allowed_types;float,int64_t
+    !no_ops_specified_means_all_ops_are_required
+
+Semantics kept here, so that every stage agrees on them:
+
+* Type information belongs to ``(domain, op)``, not to an opset line (ORT keeps one entry per op).
+* Within one file an op is type-restricted when any of its lines carries JSON; the restriction is the
+  union of those entries (ORT's own parser keeps only the *last* one, ORT issue 16742).
+* Across files (``merge``), an op is restricted only if every file that needs it restricts it: a file
+  that needs the op with no type information needs all of its types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["OpsConfig", "TypeUsage", "format_config", "merge", "parse_config", "read_config"]
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.]+")
+"""Valid domain and operator names: nothing that could start a new field, op or line."""
+TYPE_RE = re.compile(r"[A-Za-z0-9_:<>,]+")
+"""Valid C++ type names, e.g. ``float``, ``int64_t``, ``std::map<int64_t,float>``."""
+
+GLOBAL_TYPES_PREFIX = "!globally_allowed_types;"
+ALL_OPS_IF_EMPTY = "!no_ops_specified_means_all_ops_are_required"
+
+OpKey = tuple[str, str]
+"""``(domain, op)``."""
+
+
+@dataclass(frozen=True)
+class TypeUsage:
+    """The types one operator needs, per argument index (or ORT's ``custom`` tuples, e.g. OneHot)."""
+
+    inputs: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    outputs: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    custom: frozenset[tuple[str, ...]] = frozenset()
+
+    def union(self, other: TypeUsage) -> TypeUsage:
+        """Per argument index union; never "last wins"."""
+        return TypeUsage(
+            inputs=_union_args(self.inputs, other.inputs),
+            outputs=_union_args(self.outputs, other.outputs),
+            custom=self.custom | other.custom,
+        )
+
+    def to_json(self) -> str:
+        """The JSON ORT's ``OperatorTypeUsageManager`` writes, byte for byte."""
+        obj: dict[str, object] = {}
+        if self.custom:
+            obj["custom"] = [list(t) for t in sorted(self.custom)]
+        for key, args in (("inputs", self.inputs), ("outputs", self.outputs)):
+            if any(args.values()):
+                obj[key] = {str(i): sorted(args[i]) for i in sorted(args) if args[i]}
+        return json.dumps(obj)
+
+    @classmethod
+    def from_json_obj(cls, obj: object) -> TypeUsage:
+        """Build from decoded JSON; raises ``ValueError`` naming what is malformed."""
+        if not isinstance(obj, dict) or not set(obj) <= {"inputs", "outputs", "custom"}:
+            raise ValueError(f"type info must be an object with inputs/outputs/custom keys, got {obj!r}")
+        args: dict[str, dict[int, frozenset[str]]] = {}
+        for key in ("inputs", "outputs"):
+            raw = obj.get(key, {})
+            if not isinstance(raw, dict):
+                raise ValueError(f"{key!r} must map argument indices to type lists")
+            args[key] = {_arg_index(i): _type_set(v) for i, v in raw.items()}
+        custom_raw = obj.get("custom", [])
+        if not isinstance(custom_raw, list):
+            raise ValueError("'custom' must be a list of type lists")
+        for t in custom_raw:
+            _type_set(t)
+        custom = frozenset(tuple(t) for t in custom_raw)
+        return cls(inputs=args["inputs"], outputs=args["outputs"], custom=custom)
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """A parsed config: the operators per domain and opset, and the types they need."""
+
+    ops: Mapping[str, Mapping[int, frozenset[str]]] = field(default_factory=dict)
+    """domain -> opset (the kernel since-version) -> operator names."""
+    types: Mapping[OpKey, TypeUsage] = field(default_factory=dict)
+    """Per-op type restrictions. An op absent here may use every type its kernels support."""
+    globally_allowed_types: frozenset[str] | None = None
+    """``!globally_allowed_types``: one type list for every op; excludes per-op ``types``."""
+    all_ops_if_empty: bool = False
+    """``!no_ops_specified_means_all_ops_are_required``."""
+
+    def op_keys(self) -> set[OpKey]:
+        return {(d, op) for d, opsets in self.ops.items() for names in opsets.values() for op in names}
+
+    def op_count(self) -> int:
+        return len(self.op_keys())
+
+    def without_types(self) -> OpsConfig:
+        """The same ops with no per-op type restriction (type reduction off)."""
+        return OpsConfig(self.ops, {}, self.globally_allowed_types, self.all_ops_if_empty)
+
+
+def _arg_index(raw: object) -> int:
+    if not isinstance(raw, str) or not raw.isdigit():
+        raise ValueError(f"argument index must be a non-negative integer string, got {raw!r}")
+    return int(raw)
+
+
+def _type_set(raw: object) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(t, str) and TYPE_RE.fullmatch(t) for t in raw):
+        raise ValueError(f"expected a list of type names, got {raw!r}")
+    return frozenset(raw)
+
+
+def _union_args(a: Mapping[int, frozenset[str]], b: Mapping[int, frozenset[str]]) -> dict[int, frozenset[str]]:
+    return {i: a.get(i, frozenset()) | b.get(i, frozenset()) for i in set(a) | set(b)}
+
+
+def merge(configs: Iterable[OpsConfig]) -> OpsConfig:
+    """Union of configs per domain, opset, op and argument index. Commutative, associative, idempotent."""
+    configs = list(configs)
+    ops: dict[str, dict[int, frozenset[str]]] = {}
+    for cfg in configs:
+        for domain, opsets in cfg.ops.items():
+            target = ops.setdefault(domain, {})
+            for opset, names in opsets.items():
+                target[opset] = target.get(opset, frozenset()) | names
+    types: dict[OpKey, TypeUsage] = {}
+    unrestricted: set[OpKey] = set()
+    for cfg in configs:
+        unrestricted |= cfg.op_keys() - set(cfg.types)
+        for key, usage in cfg.types.items():
+            types[key] = types[key].union(usage) if key in types else usage
+    restricted = {k: v for k, v in types.items() if k not in unrestricted}
+    global_sets = [c.globally_allowed_types for c in configs if c.globally_allowed_types is not None]
+    global_types = frozenset().union(*global_sets) if global_sets else None
+    if global_types is not None and restricted:
+        raise ConfigError(
+            "globally allowed types cannot be combined with per-op type information; "
+            "drop one (e.g. --no-type-reduction)"
+        )
+    all_ops = bool(configs) and all(c.all_ops_if_empty for c in configs)
+    return OpsConfig(ops, restricted, global_types, all_ops)
+
+
+def parse_config(text: str, source: str = "<config>") -> OpsConfig:
+    """Parse config text; errors name ``source``, the line and the cause."""
+    ops: dict[str, dict[int, frozenset[str]]] = {}
+    types: dict[OpKey, TypeUsage] = {}
+    global_types: frozenset[str] | None = None
+    all_ops = False
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        try:
+            if not line or line.startswith("#"):
+                continue
+            if line == ALL_OPS_IF_EMPTY:
+                all_ops = True
+            elif line.startswith(GLOBAL_TYPES_PREFIX):
+                if global_types is not None:
+                    raise ValueError("globally allowed types were already specified")
+                names = [t.strip() for t in line[len(GLOBAL_TYPES_PREFIX) :].split(",")]
+                global_types = _type_set(names)
+            else:
+                _parse_op_line(line, ops, types)
+        except ValueError as exc:
+            raise ConfigError(f"{source}:{lineno}: {exc}") from None
+    if global_types is not None and types:
+        raise ConfigError(f"{source}: globally allowed types and per-op type information are exclusive")
+    return OpsConfig(ops, types, global_types, all_ops)
+
+
+def _parse_op_line(line: str, ops: dict[str, dict[int, frozenset[str]]], types: dict[OpKey, TypeUsage]) -> None:
+    parts = line.split(";", 2)
+    if len(parts) != 3:
+        raise ValueError(f"expected 'domain;opset;ops', got {line!r}")
+    domain, opsets_text, ops_text = (p.strip() for p in parts)
+    if not NAME_RE.fullmatch(domain):
+        raise ValueError(f"invalid domain {domain!r}")
+    try:
+        opsets = [int(s) for s in opsets_text.split(",")]
+    except ValueError:
+        raise ValueError(f"invalid opset {opsets_text!r}") from None
+    entries = _parse_op_entries(ops_text)
+    names = frozenset(name for name, _ in entries)
+    for opset in opsets:
+        ops.setdefault(domain, {})
+        ops[domain][opset] = ops[domain].get(opset, frozenset()) | names
+    for name, usage in entries:
+        if usage is not None:
+            key = (domain, name)
+            types[key] = types[key].union(usage) if key in types else usage
+
+
+_DECODER = json.JSONDecoder()
+_OP_ENTRY_RE = re.compile(r"\s*([A-Za-z0-9_.]+)\s*")
+
+
+def _parse_op_entries(text: str) -> list[tuple[str, TypeUsage | None]]:
+    entries: list[tuple[str, TypeUsage | None]] = []
+    pos = 0
+    while True:
+        match = _OP_ENTRY_RE.match(text, pos)
+        if not match:
+            raise ValueError(f"invalid operator name at {text[pos : pos + 30]!r}")
+        name, pos = match.group(1), match.end()
+        usage = None
+        if text.startswith("{", pos):
+            try:
+                obj, pos = _DECODER.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"malformed type info for {name}: {exc.msg}") from None
+            usage = TypeUsage.from_json_obj(obj)
+            pos = len(text) - len(text[pos:].lstrip())
+        entries.append((name, usage))
+        if pos >= len(text):
+            return entries
+        if text[pos] != ",":
+            raise ValueError(f"expected ',' after {name}, got {text[pos : pos + 30]!r}")
+        pos += 1
+
+
+def format_config(config: OpsConfig, header: Sequence[str] = ()) -> str:
+    """Deterministic config text: ``header`` as ``#`` lines, then everything sorted."""
+    lines = [f"# {h}" if h else "#" for h in header]
+    for domain in sorted(config.ops):
+        if not NAME_RE.fullmatch(domain):
+            raise ConfigError(f"invalid domain name {domain!r}")
+        for opset in sorted(config.ops[domain]):
+            names = sorted(config.ops[domain][opset])
+            if not names:
+                continue
+            entries = []
+            for name in names:
+                if not NAME_RE.fullmatch(name):
+                    raise ConfigError(f"invalid operator name {name!r} in domain {domain!r}")
+                usage = config.types.get((domain, name))
+                entries.append(name + (usage.to_json() if usage is not None else ""))
+            lines.append(f"{domain};{opset};{','.join(entries)}")
+    if config.globally_allowed_types is not None:
+        lines.append(GLOBAL_TYPES_PREFIX + ",".join(sorted(config.globally_allowed_types)))
+    if config.all_ops_if_empty:
+        lines.append(ALL_OPS_IF_EMPTY)
+    return "\n".join(lines) + "\n"
+
+
+def read_config(path: Path) -> OpsConfig:
+    """Parse the config file at ``path``; a missing or unreadable file raises ``ConfigError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
+    return parse_config(text, str(path))

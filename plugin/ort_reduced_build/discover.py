@@ -1,0 +1,103 @@
+"""Find the models to convert: explicit files, directories (walked), or globs relative to a root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import DiscoveryError
+
+__all__ = ["MODEL_SUFFIXES", "Model", "discover_globs", "discover_paths"]
+
+MODEL_SUFFIXES = (".onnx", ".ort")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model file and the names it goes by."""
+
+    path: Path
+    """Absolute path of the file."""
+    display: str
+    """POSIX path for headers and messages: relative to the root, else as the user gave it."""
+    relative: PurePosixPath
+    """Path below the input directory (just the name for a file argument); mirrored under ``-o``."""
+
+    @property
+    def is_ort(self) -> bool:
+        return self.path.suffix.lower() == ".ort"
+
+
+def _is_model(path: Path) -> bool:
+    name = path.name.lower()
+    # ORT's converter ignores its own *.optimized.onnx outputs; so do we.
+    return name.endswith(".onnx") and not name.endswith(".optimized.onnx")
+
+
+def _display(path: Path, given: str, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return PurePosixPath(given).as_posix()
+
+
+def _walk(directory: Path) -> Iterable[Path]:
+    """Files below ``directory``, sorted; hidden directories and directory symlinks are not entered."""
+    for current, dirs, files in os.walk(directory, onerror=_raise):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            yield Path(current, name)
+
+
+def _raise(exc: OSError) -> None:
+    raise DiscoveryError(f"{exc.filename}: cannot list directory: {exc.strerror}")
+
+
+def discover_paths(paths: Sequence[str | Path], root: Path, *, allow_ort: bool = True) -> list[Model]:
+    """Models from files and directories (walked for ``*.onnx``), sorted by display path, no duplicates."""
+    root = root.resolve()
+    found: dict[Path, Model] = {}
+    for given in paths:
+        arg = Path(given)
+        absolute = Path(os.path.abspath(arg))  # noqa: PTH100 -- normalise without resolving symlinks
+        if absolute.is_dir():
+            models = [p for p in _walk(absolute) if _is_model(p)]
+            if not models:
+                raise DiscoveryError(f"{given}: no .onnx models found in this directory")
+            for p in models:
+                rel = PurePosixPath(p.relative_to(absolute).as_posix())
+                found.setdefault(p, Model(p, _display(p, str(PurePosixPath(str(given)) / rel), root), rel))
+        elif absolute.is_file():
+            suffixes = MODEL_SUFFIXES if allow_ort else (".onnx",)
+            if absolute.suffix.lower() not in suffixes:
+                raise DiscoveryError(f"{given}: not a model file (expected {' or '.join(suffixes)})")
+            found.setdefault(
+                absolute, Model(absolute, _display(absolute, str(given), root), PurePosixPath(absolute.name))
+            )
+        elif absolute.exists():
+            raise DiscoveryError(f"{given}: not a regular file or directory")
+        else:
+            raise DiscoveryError(f"{given}: no such file or directory")
+    return sorted(found.values(), key=lambda m: m.display)
+
+
+def discover_globs(patterns: Sequence[str], root: Path, exclude: Sequence[str] = ()) -> list[Model]:
+    """Models matching ``patterns`` (relative to ``root``, ``**`` allowed) minus ``exclude``."""
+    root = root.resolve()
+    found: dict[Path, Model] = {}
+    for pattern in patterns:
+        if Path(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
+            raise DiscoveryError(f"{pattern}: model globs must be relative to the project root")
+        matches = [p for p in sorted(root.glob(pattern)) if p.is_file() and _is_model(p)]
+        if not matches:
+            raise DiscoveryError(f"{pattern}: matches no .onnx file under {root}")
+        for p in matches:
+            rel = PurePosixPath(p.relative_to(root).as_posix())
+            if any(rel.match(ex) or p.relative_to(root).match(ex) for ex in exclude):
+                continue
+            found.setdefault(p, Model(p, rel.as_posix(), rel))
+    if not found:
+        raise DiscoveryError(f"no models left after excluding {', '.join(exclude)}")
+    return sorted(found.values(), key=lambda m: m.display)

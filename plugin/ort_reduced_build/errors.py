@@ -1,0 +1,54 @@
+"""One base exception and a narrow subclass per stage.
+
+Messages name the model, key or file, and the cause, on one line. The shells print ``error: <message>``
+and exit non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AnalyzeError",
+    "BuildError",
+    "CacheError",
+    "ConfigError",
+    "ConversionError",
+    "DiscoveryError",
+    "OrtReducedBuildError",
+    "SettingsError",
+]
+
+
+class OrtReducedBuildError(Exception):
+    """Base of every expected failure: bad input, a failed model, a failed build."""
+
+
+class SettingsError(OrtReducedBuildError):
+    """An unknown or invalid setting (pyproject, ``-C``, environment or CLI)."""
+
+
+class DiscoveryError(OrtReducedBuildError):
+    """A model path or glob that cannot be used."""
+
+
+class ConversionError(OrtReducedBuildError):
+    """One or more models failed to convert; ``failures`` holds ``(path, cause)`` pairs."""
+
+    def __init__(self, failures: list[tuple[str, str]]) -> None:
+        self.failures = failures
+        super().__init__("\n".join(f"{path}: {cause}" for path, cause in failures))
+
+
+class AnalyzeError(OrtReducedBuildError):
+    """An ``.ort`` file that cannot be read."""
+
+
+class ConfigError(OrtReducedBuildError):
+    """A config file that does not follow ORT's grammar, or configs that cannot be combined."""
+
+
+class CacheError(OrtReducedBuildError):
+    """The cache directory cannot be used."""
+
+
+class BuildError(OrtReducedBuildError):
+    """The minimal ONNX Runtime build failed or cannot start."""

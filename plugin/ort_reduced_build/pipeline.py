@@ -1,0 +1,245 @@
+"""The orchestrator: cache lookup -> conversion -> analysis -> merge -> outputs, in that order.
+
+Nothing is written to a final path until every model has converted (or failures are allowed), and
+then only through temp files renamed into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._fileio import atomic_copy, atomic_write
+from ._version import __version__
+from .analyze import ModelUsage, analyze_ort
+from .cache import Cache, CacheEntry
+from .config import OpsConfig, format_config, merge, parse_config, read_config
+from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
+from .discover import Model
+from .errors import ConversionError, OrtReducedBuildError
+from .settings import ConvertOptions
+
+__all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
+
+log = logging.getLogger("ort_reduced_build")
+
+
+def config_file_name(type_reduction: bool) -> str:
+    """ORT's default config name."""
+    return "required_operators_and_types.config" if type_reduction else "required_operators.config"
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything one run needs; the shells build it from settings and flags."""
+
+    models: tuple[Model, ...]
+    root: Path
+    """Paths in the config header are relative to this directory."""
+    options: ConvertOptions = field(default_factory=ConvertOptions)
+    type_reduction: bool = True
+    ort_dir: Path | None = None
+    """Mirror the converted models below this directory."""
+    ort_beside_source: bool = False
+    """Write each converted model next to its source (when ``ort_dir`` is None)."""
+    config_path: Path | None = None
+    extra_configs: tuple[Path, ...] = ()
+    """Config files (extra ops, other configs) merged into the result."""
+    globally_allowed_types: frozenset[str] | None = None
+    cache_dir: Path | None = None
+    """None: convert everything, store nothing (``--no-cache``)."""
+    jobs: int = field(default_factory=default_jobs)
+    timeout: float | None = None
+    allow_failures: bool = False
+    verbose: bool = False
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model in one optimization style."""
+
+    model: Model
+    style: str
+    usage: ModelUsage | None
+    cached: bool = False
+    error: str | None = None
+    ort_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a run did and produced."""
+
+    results: tuple[ModelResult, ...]
+    config: OpsConfig
+    config_text: str
+
+    @property
+    def converted(self) -> int:
+        return sum(1 for r in self.results if r.error is None and not r.cached and not r.model.is_ort)
+
+    @property
+    def cached(self) -> int:
+        return sum(1 for r in self.results if r.cached)
+
+    @property
+    def failed(self) -> tuple[ModelResult, ...]:
+        return tuple(r for r in self.results if r.error is not None)
+
+    @property
+    def warnings(self) -> list[str]:
+        return sorted({f"{r.model.display}: {w}" for r in self.results if r.usage for w in r.usage.warnings})
+
+
+def run(request: Request) -> Result:
+    """Run the pipeline; raises ``ConversionError`` (nothing written) unless failures are allowed."""
+    cache = Cache(request.cache_dir)
+    results: list[ModelResult] = []
+    entries: dict[tuple[Path, str], CacheEntry] = {}
+    misses: list[tuple[Model, str, str]] = []
+    for model in request.models:
+        if model.is_ort:
+            results.append(_analyze_given_ort(model))
+            continue
+        for style in request.options.optimization_styles:
+            try:
+                key = cache.key(model.path, style, request.options) if request.cache_dir else ""
+            except OSError as exc:
+                results.append(ModelResult(model, style, None, error=f"cannot read {exc.filename}: {exc.strerror}"))
+                continue
+            entry = cache.get(key) if key else None
+            if entry is None:
+                misses.append((model, style, key))
+                continue
+            entries[model.path, style] = entry
+            results.append(_from_entry(model, style, entry, cached=True))
+            log.info("cached     %s (%s)", model.display, style)
+    results += _convert_misses(request, cache, misses, entries)
+    try:
+        return _finish(request, results, entries)
+    finally:
+        if request.cache_dir is None:
+            for entry in entries.values():
+                shutil.rmtree(entry.directory, ignore_errors=True)
+
+
+def _analyze_given_ort(model: Model) -> ModelResult:
+    try:
+        return ModelResult(model, "ort", analyze_ort(model.path))
+    except OrtReducedBuildError as exc:
+        return ModelResult(model, "ort", None, error=str(exc).removeprefix(f"{model.path}: "))
+
+
+def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
+    usage = ModelUsage(parse_config(entry.usage_text, str(entry.directory)), entry.warnings)
+    return ModelResult(model, style, usage, cached=cached)
+
+
+def _convert_misses(
+    request: Request,
+    cache: Cache,
+    misses: Sequence[tuple[Model, str, str]],
+    entries: dict[tuple[Path, str], CacheEntry],
+) -> list[ModelResult]:
+    if not misses:
+        return []
+    jobs = max(1, min(request.jobs, len(misses)))
+    threads = max(1, default_jobs() // jobs)
+    by_task: dict[ConvertTask, tuple[Model, str]] = {}
+    for model, style, key in misses:
+        task = ConvertTask(
+            model.path,
+            style,
+            request.options,
+            cache.staging_dir(),
+            threads,
+            log_severity=2 if request.verbose else 3,
+        )
+        by_task[task] = (model, key)
+    results = []
+    for task, outcome in run_conversions(by_task, jobs, request.timeout):
+        model, key = by_task[task]
+        if isinstance(outcome, ConvertFailure):
+            shutil.rmtree(task.staging, ignore_errors=True)
+            results.append(ModelResult(model, task.style, None, error=outcome.cause))
+            log.info("failed     %s (%s): %s", model.display, task.style, outcome.cause)
+            continue
+        text = format_config(outcome.config)
+        with cache.lock(key):
+            entry = cache.put(key, task.staging, text, outcome.warnings)
+        entries[model.path, task.style] = entry
+        results.append(ModelResult(model, task.style, outcome))
+        log.info("converted  %s (%s)", model.display, task.style)
+    return results
+
+
+def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Path, str], CacheEntry]) -> Result:
+    results.sort(key=lambda r: (r.model.display, r.style))
+    failures = [r for r in results if r.error is not None]
+    if failures and not request.allow_failures:
+        raise ConversionError([(r.model.display, r.error or "") for r in failures])
+    config = _compose(request, [r.usage.config for r in results if r.usage is not None])
+    text = format_config(config, _header(request, results))
+    final: list[ModelResult] = []
+    for r in results:
+        entry = entries.get((r.model.path, r.style))
+        if entry is not None and (dest := _ort_destination(request, r.model, r.style)) is not None:
+            atomic_copy(entry.ort, dest)
+            if request.options.save_optimized_onnx:
+                atomic_copy(entry.optimized_onnx, dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx"))
+            r = ModelResult(r.model, r.style, r.usage, r.cached, r.error, dest)
+        final.append(r)
+    if request.config_path is not None:
+        atomic_write(request.config_path, text.encode())
+    return Result(tuple(final), config, text)
+
+
+def _compose(request: Request, usages: list[OpsConfig]) -> OpsConfig:
+    models = merge(usages)
+    if not request.type_reduction or request.globally_allowed_types is not None:
+        models = models.without_types()
+    parts = [models, *(read_config(p) for p in request.extra_configs)]
+    if request.globally_allowed_types is not None:
+        parts.append(OpsConfig(globally_allowed_types=request.globally_allowed_types))
+    return merge(parts)
+
+
+def _header(request: Request, results: Sequence[ModelResult]) -> list[str]:
+    models = sorted({r.model.display for r in results if r.error is None})
+    opts = request.options
+    header = [
+        f"Generated by ort-reduced-build {'.'.join(__version__.split('.')[:2])} from {len(models)} model(s):",
+        *(f"- {m}" for m in models),
+    ]
+    for extra in request.extra_configs:
+        header.append(f"+ {_relative(extra, request.root)}")
+    header.append(
+        f"optimization level {opts.optimization_level}, style {'+'.join(opts.optimization_styles)}, "
+        f"type reduction {'on' if request.type_reduction else 'off'}"
+        + (f", target {opts.target_platform}" if opts.target_platform else "")
+    )
+    return header
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _ort_destination(request: Request, model: Model, style: str) -> Path | None:
+    suffix = request.options.ort_suffix(style)
+    if request.ort_dir is not None:
+        rel = Path(*model.relative.parts)
+        return request.ort_dir / rel.with_name(_stem(rel.name) + suffix)
+    if request.ort_beside_source:
+        return model.path.with_name(_stem(model.path.name) + suffix)
+    return None
+
+
+def _stem(name: str) -> str:
+    return name[: -len(".onnx")] if name.lower().endswith(".onnx") else name
