@@ -7,6 +7,7 @@ onnxruntime.quantization. Deterministic: fixed seeds, no downloads.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -228,14 +229,12 @@ def quantized(model: onnx.ModelProto, out: Path, fmt: str = "QDQ") -> None:
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.data, None)
 
-    src = out.with_name(out.stem + ".float.tmp.onnx")
-    onnx.save(model, src)
-    try:
-        quantize_static(
-            str(src), str(out), Reader(), quant_format=QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator
-        )
-    finally:
-        src.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "float.onnx"
+        onnx.save(model, src)
+        fmt_enum = QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator
+        quantize_static(str(src), str(out), Reader(), quant_format=fmt_enum)
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:

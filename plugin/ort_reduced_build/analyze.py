@@ -78,6 +78,16 @@ def _read(path: Path) -> bytes:
         raise AnalyzeError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _type_name(code: object) -> str:
+    """ONNX's name of a tensor element type code, e.g. 22 -> INT4 (ORT's schema uses the same numbers)."""
+    import onnx
+
+    try:
+        return str(onnx.TensorProto.DataType.Name(code))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return str(code)
+
+
 def _tolerant_manager() -> Any:
     """An ``OperatorTypeUsageManager`` that keeps an op unrestricted when a type is unknown to ORT's table."""
     from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager
@@ -95,7 +105,7 @@ def _tolerant_manager() -> Any:
                 domain = node.Domain().decode() or "ai.onnx"
                 op = node.OpType().decode()
                 self.unrestricted.add((domain, op))
-                what = f"element type {exc}" if isinstance(exc, KeyError) else str(exc)
+                what = f"element type {_type_name(exc.args[0])}" if isinstance(exc, KeyError) else str(exc)
                 self.warnings.add(
                     f"{domain}:{op}: {what} has no entry in ORT's type-reduction table; kept with all its types"
                 )

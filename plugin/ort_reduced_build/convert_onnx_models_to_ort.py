@@ -1,0 +1,100 @@
+"""Drop-in for ``python -m onnxruntime.tools.convert_onnx_models_to_ort``: ORT's flags and file names,
+our engine (parallel workers, cache, safe merge, deterministic config).
+
+As ORT's tool: both styles by default, one config per style named like ORT's
+(``required_operators[_and_types][.<level>][.with_runtime_opt].config``) in the output directory, the
+model directory, or beside a single model file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cache import default_cache_dir
+from .cli import run_verb
+from .discover import discover_paths
+from .pipeline import Request, run
+from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, ConvertOptions
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ort_reduced_build.convert_onnx_models_to_ort",
+        description="Convert ONNX models to ORT format and write the required-operators config "
+        "(ORT's convert_onnx_models_to_ort flags).",
+    )
+    p.add_argument("model_path_or_dir", type=Path)
+    p.add_argument("--output_dir", type=Path)
+    p.add_argument("--optimization_style", nargs="+", choices=OPTIMIZATION_STYLES, default=list(OPTIMIZATION_STYLES))
+    p.add_argument(
+        "--optimization_level",
+        choices=OPTIMIZATION_LEVELS,
+        default=os.environ.get("ORT_CONVERT_ONNX_MODELS_TO_ORT_OPTIMIZATION_LEVEL", "all"),
+    )
+    p.add_argument("--enable_type_reduction", action="store_true")
+    p.add_argument("--custom_op_library", type=Path)
+    p.add_argument("--save_optimized_onnx_model", action="store_true")
+    p.add_argument("--allow_conversion_failures", action="store_true")
+    p.add_argument("--target_platform", choices=["arm", "amd64"])
+    p.add_argument("--jobs", type=int)
+    p.add_argument("--no_cache", action="store_true")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def _config_path(source: Path, output_dir: Path | None, options: ConvertOptions, style: str, types: bool) -> Path:
+    name = ("required_operators_and_types" if types else "required_operators") + options.ort_suffix(style, ".config")
+    if source.is_dir():
+        return (output_dir or source) / name
+    if output_dir is not None:
+        return output_dir / f"{source.stem}.{name}"
+    return source.with_name(f"{source.stem}.{name}")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    source: Path = args.model_path_or_dir
+    libs = (args.custom_op_library.resolve(),) if args.custom_op_library else ()
+    models = tuple(discover_paths([source], Path.cwd(), allow_ort=False))
+
+    for style in dict.fromkeys(args.optimization_style):
+        options = ConvertOptions(
+            args.optimization_level, (style,), args.target_platform, libs, args.save_optimized_onnx_model
+        )
+        request = Request(
+            models=models,
+            root=Path.cwd(),
+            options=options,
+            type_reduction=args.enable_type_reduction,
+            ort_dir=args.output_dir,
+            ort_beside_source=args.output_dir is None,
+            config_path=_config_path(source, args.output_dir, options, style, args.enable_type_reduction),
+            cache_dir=None if args.no_cache else default_cache_dir(),
+            allow_failures=args.allow_conversion_failures,
+            verbose=args.verbose > 0,
+            **({"jobs": args.jobs} if args.jobs else {}),
+        )
+        result = run(request)
+        for r in result.failed:
+            print(f"Error converting {r.model.display}: {r.error}", file=sys.stderr)
+
+        print(
+            f"Converted {len(models) - len(result.failed)}/{len(models)} models successfully "
+            f"({style}); config: {request.config_path}",
+            file=sys.stderr,
+        )
+    return 0  # failures raise unless allowed, as in ORT's tool
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return run_verb(_convert, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
