@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -92,10 +93,8 @@ def ort_unsupported_type_codes() -> set[int]:
 def uses_types(path: Path, codes: set[int]) -> bool:
     """Whether any value of the model (after shape inference, subgraphs included) has one of ``codes``."""
     model = onnx.load(str(path))
-    try:
+    with contextlib.suppress(Exception):
         model = onnx.shape_inference.infer_shapes(model)
-    except Exception:
-        pass
     found: set[int] = set()
 
     def visit(graph: onnx.GraphProto) -> None:
