@@ -19,7 +19,7 @@ from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, merge, parse_config, read_config
 from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
 from .discover import Model
-from .errors import ConversionError, OrtReducedBuildError
+from .errors import ConfigError, ConversionError, OrtReducedBuildError
 from .settings import ConvertOptions
 
 __all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
@@ -201,7 +201,15 @@ def _compose(request: Request, usages: list[OpsConfig]) -> OpsConfig:
     models = merge(usages)
     if not request.type_reduction or request.globally_allowed_types is not None:
         models = models.without_types()
-    parts = [models, *(read_config(p) for p in request.extra_configs)]
+    parts = [models]
+    for path in request.extra_configs:
+        extra = read_config(path)
+        if request.globally_allowed_types is not None and extra.types:
+            raise ConfigError(
+                f"{path}: has per-op type information; globally allowed types cannot be combined "
+                "with it (drop --globally-allowed-types or the types in this file)"
+            )
+        parts.append(extra)
     if request.globally_allowed_types is not None:
         parts.append(OpsConfig(globally_allowed_types=request.globally_allowed_types))
     return merge(parts)
