@@ -34,26 +34,31 @@ def _model(graph: onnx.GraphProto, opset: int = OPSET, extra: tuple[tuple[str, i
     return model
 
 
-def cnn(channels: tuple[int, ...] = (8, 16), size: int = 32, classes: int = 10, seed: int = 0) -> onnx.ModelProto:
+def cnn(
+    channels: tuple[int, ...] = (8, 16), size: int = 32, classes: int = 10, seed: int = 0, depth: int = 1
+) -> onnx.ModelProto:
     """An image classifier: Conv/BatchNorm/Relu/MaxPool blocks, GlobalAveragePool, Gemm, Softmax."""
     rng = _rng(seed)
     nodes, inits = [], []
     prev, cin = "image", 3
     for i, cout in enumerate(channels):
-        inits += [_init(f"w{i}", (cout, cin, 3, 3), rng), _init(f"b{i}", (cout,), rng)]
-        inits += [
-            numpy_helper.from_array(np.ones(cout, np.float32), f"s{i}"),
-            numpy_helper.from_array(np.zeros(cout, np.float32), f"o{i}"),
-            numpy_helper.from_array(np.zeros(cout, np.float32), f"m{i}"),
-            numpy_helper.from_array(np.ones(cout, np.float32), f"v{i}"),
-        ]
-        nodes += [
-            helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
-            helper.make_node("BatchNormalization", [f"c{i}", f"s{i}", f"o{i}", f"m{i}", f"v{i}"], [f"n{i}"]),
-            helper.make_node("Relu", [f"n{i}"], [f"r{i}"]),
-            helper.make_node("MaxPool", [f"r{i}"], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]),
-        ]
-        prev, cin = f"p{i}", cout
+        for j in range(depth):
+            k = f"{i}" if depth == 1 else f"{i}_{j}"
+            inits += [_init(f"w{k}", (cout, cin, 3, 3), rng), _init(f"b{k}", (cout,), rng)]
+            inits += [
+                numpy_helper.from_array(np.ones(cout, np.float32), f"s{k}"),
+                numpy_helper.from_array(np.zeros(cout, np.float32), f"o{k}"),
+                numpy_helper.from_array(np.zeros(cout, np.float32), f"m{k}"),
+                numpy_helper.from_array(np.ones(cout, np.float32), f"v{k}"),
+            ]
+            nodes += [
+                helper.make_node("Conv", [prev, f"w{k}", f"b{k}"], [f"c{k}"], pads=[1, 1, 1, 1]),
+                helper.make_node("BatchNormalization", [f"c{k}", f"s{k}", f"o{k}", f"m{k}", f"v{k}"], [f"n{k}"]),
+                helper.make_node("Relu", [f"n{k}"], [f"r{k}"]),
+            ]
+            prev, cin = f"r{k}", cout
+        nodes.append(helper.make_node("MaxPool", [prev], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]))
+        prev = f"p{i}"
     inits += [_init("fc_w", (cin, classes), rng), _init("fc_b", (classes,), rng)]
     nodes += [
         helper.make_node("GlobalAveragePool", [prev], ["gap"]),
@@ -102,12 +107,11 @@ def mlp(features: int = 16, hidden: int = 32, seed: int = 1) -> onnx.ModelProto:
     return _model(graph)
 
 
-def attention(dim: int = 32, heads: int = 4, seq: int = 8, seed: int = 2) -> onnx.ModelProto:
-    """A transformer encoder block: LayerNormalization, Q/K/V MatMuls, Reshape/Transpose, Softmax, Gelu-ish Erf."""
+def attention(dim: int = 32, heads: int = 4, seq: int = 8, seed: int = 2, layers: int = 1) -> onnx.ModelProto:
+    """Transformer encoder blocks: LayerNormalization, Q/K/V MatMuls, Reshape/Transpose, Softmax, Gelu-ish Erf."""
     rng = _rng(seed)
     hd = dim // heads
-    inits = [_init(n, (dim, dim), rng) for n in ("wq", "wk", "wv", "wo")]
-    inits += [
+    inits = [
         numpy_helper.from_array(np.ones(dim, np.float32), "ln_s"),
         numpy_helper.from_array(np.zeros(dim, np.float32), "ln_b"),
         numpy_helper.from_array(np.array([1, seq, heads, hd], np.int64), "split_shape"),
@@ -117,28 +121,36 @@ def attention(dim: int = 32, heads: int = 4, seq: int = 8, seed: int = 2) -> onn
         numpy_helper.from_array(np.array(1.0, np.float32), "one"),
         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
     ]
-    nodes = [helper.make_node("LayerNormalization", ["x", "ln_s", "ln_b"], ["ln"], axis=-1)]
-    for n in ("q", "k", "v"):
+    nodes = []
+    x = "x"
+    for layer in range(layers):
+        p = f"l{layer}_" if layers > 1 else ""
+        inits += [_init(f"{p}w{n}", (dim, dim), rng) for n in ("q", "k", "v", "o")]
+        nodes.append(helper.make_node("LayerNormalization", [x, "ln_s", "ln_b"], [f"{p}ln"], axis=-1))
+        for n in ("q", "k", "v"):
+            perm = [0, 2, 1, 3] if n != "k" else [0, 2, 3, 1]
+            nodes += [
+                helper.make_node("MatMul", [f"{p}ln", f"{p}w{n}"], [f"{p}{n}0"]),
+                helper.make_node("Reshape", [f"{p}{n}0", "split_shape"], [f"{p}{n}1"]),
+                helper.make_node("Transpose", [f"{p}{n}1"], [f"{p}{n}2"], perm=perm),
+            ]
+        out = "y" if layer == layers - 1 else f"{p}y"
         nodes += [
-            helper.make_node("MatMul", ["ln", f"w{n}"], [f"{n}0"]),
-            helper.make_node("Reshape", [f"{n}0", "split_shape"], [f"{n}1"]),
-            helper.make_node("Transpose", [f"{n}1"], [f"{n}2"], perm=[0, 2, 1, 3] if n != "k" else [0, 2, 3, 1]),
+            helper.make_node("MatMul", [f"{p}q2", f"{p}k2"], [f"{p}qk"]),
+            helper.make_node("Mul", [f"{p}qk", "scale"], [f"{p}qks"]),
+            helper.make_node("Softmax", [f"{p}qks"], [f"{p}attn"], axis=-1),
+            helper.make_node("MatMul", [f"{p}attn", f"{p}v2"], [f"{p}ctx"]),
+            helper.make_node("Transpose", [f"{p}ctx"], [f"{p}ctx_t"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", [f"{p}ctx_t", "merge_shape"], [f"{p}ctx_m"]),
+            helper.make_node("MatMul", [f"{p}ctx_m", f"{p}wo"], [f"{p}proj"]),
+            helper.make_node("Add", [f"{p}proj", x], [f"{p}res"]),
+            helper.make_node("Mul", [f"{p}res", "rsqrt2"], [f"{p}g0"]),
+            helper.make_node("Erf", [f"{p}g0"], [f"{p}g1"]),
+            helper.make_node("Add", [f"{p}g1", "one"], [f"{p}g2"]),
+            helper.make_node("Mul", [f"{p}res", f"{p}g2"], [f"{p}g3"]),
+            helper.make_node("Mul", [f"{p}g3", "half"], [out]),
         ]
-    nodes += [
-        helper.make_node("MatMul", ["q2", "k2"], ["qk"]),
-        helper.make_node("Mul", ["qk", "scale"], ["qks"]),
-        helper.make_node("Softmax", ["qks"], ["attn"], axis=-1),
-        helper.make_node("MatMul", ["attn", "v2"], ["ctx"]),
-        helper.make_node("Transpose", ["ctx"], ["ctx_t"], perm=[0, 2, 1, 3]),
-        helper.make_node("Reshape", ["ctx_t", "merge_shape"], ["ctx_m"]),
-        helper.make_node("MatMul", ["ctx_m", "wo"], ["proj"]),
-        helper.make_node("Add", ["proj", "x"], ["res"]),
-        helper.make_node("Mul", ["res", "rsqrt2"], ["g0"]),
-        helper.make_node("Erf", ["g0"], ["g1"]),
-        helper.make_node("Add", ["g1", "one"], ["g2"]),
-        helper.make_node("Mul", ["res", "g2"], ["g3"]),
-        helper.make_node("Mul", ["g3", "half"], ["y"]),
-    ]
+        x = out
     graph = helper.make_graph(
         nodes,
         "attention",
@@ -199,7 +211,7 @@ def control_flow() -> onnx.ModelProto:
     return _model(graph)
 
 
-def sklearn_pipeline(seed: int = 0) -> onnx.ModelProto:
+def sklearn_pipeline(seed: int = 0, trees: int = 3, depth: int = 3) -> onnx.ModelProto:
     """StandardScaler + RandomForest (ai.onnx.ml: Scaler, TreeEnsembleClassifier, ZipMap, string labels)."""
     from skl2onnx import to_onnx
     from sklearn.ensemble import RandomForestClassifier
@@ -207,9 +219,11 @@ def sklearn_pipeline(seed: int = 0) -> onnx.ModelProto:
     from sklearn.preprocessing import StandardScaler
 
     rng = _rng(seed)
-    x = rng.standard_normal((60, 4)).astype(np.float32)
+    x = rng.standard_normal((max(60, trees * 20), 4)).astype(np.float32)
     y = np.array(["setosa", "versicolor", "virginica"])[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)]
-    pipe = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, max_depth=3, random_state=seed))
+    pipe = make_pipeline(
+        StandardScaler(), RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=seed)
+    )
     pipe.fit(x, y)
     return to_onnx(pipe, x[:1], target_opset={"": OPSET, "ai.onnx.ml": 3})
 
@@ -249,16 +263,18 @@ SETS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
         "text/encoder.onnx": attention,
         "tabular/mlp.onnx": mlp,
     },
-    "bench": {
+    "bench": {  # an app bundle: several mid-sized models, as apps ship them
+        "vision/resnet_like.onnx": lambda: cnn((64, 128, 256, 512), 224, 1000, seed=5, depth=2),
+        "vision/mobile_like.onnx": lambda: cnn((32, 64, 128, 256), 160, 1000, seed=6, depth=2),
+        "vision/detector_like.onnx": lambda: cnn((32, 64, 128, 256, 256), 320, 100, seed=9, depth=2),
         "vision/cnn_small.onnx": lambda: cnn((16, 32), 64),
-        "vision/cnn_wide.onnx": lambda: cnn((32, 64, 128), 96, seed=5),
-        "vision/cnn_deep.onnx": lambda: cnn((16, 16, 32, 32, 64, 64), 128, seed=6),
-        "text/encoder_small.onnx": attention,
-        "text/encoder_large.onnx": lambda: attention(256, 8, 64, seed=7),
+        "text/encoder_base.onnx": lambda: attention(768, 12, 128, seed=7, layers=3),
+        "text/encoder_medium.onnx": lambda: attention(512, 8, 128, seed=10, layers=4),
+        "text/encoder_small.onnx": lambda: attention(384, 6, 128, seed=8, layers=6),
         "tabular/mlp.onnx": mlp,
-        "tabular/mlp_wide.onnx": lambda: mlp(256, 1024, seed=8),
+        "tabular/mlp_wide.onnx": lambda: mlp(1024, 4096, seed=8),
         "misc/control_flow.onnx": control_flow,
-        "tabular/forest.onnx": sklearn_pipeline,
+        "tabular/forest.onnx": lambda: sklearn_pipeline(trees=100, depth=10),
     },
 }
 
@@ -266,8 +282,10 @@ SETS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
 def write_set(name: str, out: Path) -> list[Path]:
     paths = [save(build(), out / rel) for rel, build in SETS[name].items()]
     if name == "bench":
-        paths.append(out / "vision/cnn_small.qdq.onnx")
-        quantized(cnn((16, 32), 64), paths[-1], "QDQ")
+        paths.append(out / "vision/mobile_like.qdq.onnx")
+        quantized(SETS[name]["vision/mobile_like.onnx"](), paths[-1], "QDQ")
+        paths.append(out / "vision/cnn_small.qop.onnx")
+        quantized(cnn((16, 32), 64), paths[-1], "QOperator")
     return paths
 
 

@@ -197,7 +197,7 @@ def _custom_op_model(op: str, path: Path) -> Path:
 
 
 def _workers_alive() -> int:
-    r = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True, check=False)
+    r = subprocess.run(["pgrep", "-f", "import worker_main"], capture_output=True, text=True, check=False)
     return len(r.stdout.split())
 
 

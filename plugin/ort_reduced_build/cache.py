@@ -26,15 +26,14 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ._fileio import atomic_write
+from ._fileio import atomic_write, file_digest
 from ._version import __version__
 from .errors import CacheError
 from .settings import ConvertOptions
 
-__all__ = ["Cache", "CacheEntry", "default_cache_dir", "file_digest"]
+__all__ = ["Cache", "CacheEntry", "default_cache_dir"]
 
 _LAYOUT = "v1"
-_CHUNK = 1 << 20
 
 
 def default_cache_dir() -> Path:
@@ -45,15 +44,6 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("ort-reduced-build", appauthor=False))
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, streamed."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -137,17 +127,22 @@ class Cache:
     # -- entries ------------------------------------------------------------------------------------
 
     def get(self, key: str) -> CacheEntry | None:
-        """The verified entry for ``key``; a missing, partial or tampered entry reads as a miss."""
+        """The verified entry for ``key``; a missing, partial or changed entry reads as a miss.
+
+        A file whose (size, mtime, inode) still matches the manifest is trusted; any other is rehashed.
+        """
         if self.root is None:
             return None
         directory = self.root / "objects" / key[:2] / key
         try:
             manifest = json.loads((directory / "manifest.json").read_text())
-            for name, digest in manifest["files"].items():
-                if file_digest(directory / name) != digest:
+            for name, (digest, stamp) in manifest["files"].items():
+                path = directory / name
+                if _stamp(path) != stamp and file_digest(path) != digest:
                     raise ValueError(name)
-            usage = (directory / "usage.config").read_text(encoding="utf-8")
-            return CacheEntry(directory, usage, tuple(manifest["warnings"]))
+            return CacheEntry(
+                directory, (directory / "usage.config").read_text(encoding="utf-8"), tuple(manifest["warnings"])
+            )
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -168,12 +163,15 @@ class Cache:
         base = self.root / "tmp" if self.root is not None else None
         return Path(tempfile.mkdtemp(prefix="entry-", dir=base))
 
-    def put(self, key: str, staging: Path, usage_text: str, warnings: tuple[str, ...]) -> CacheEntry:
-        """Publish ``staging`` (holding ``model.ort`` and maybe the optimized ONNX) as ``key``'s entry."""
-        (staging / "usage.config").write_text(usage_text, encoding="utf-8")
-        files = {p.name: file_digest(p) for p in sorted(staging.iterdir()) if p.name != "manifest.json"}
-        manifest = {"files": files, "warnings": list(warnings)}
-        (staging / "manifest.json").write_text(json.dumps(manifest, sort_keys=True))
+    def put(
+        self, key: str, staging: Path, usage_text: str, warnings: tuple[str, ...], digests: dict[str, str]
+    ) -> CacheEntry:
+        """Publish ``staging`` (files with their sha256 in ``digests``) as ``key``'s entry."""
+        usage = staging / "usage.config"
+        usage.write_text(usage_text, encoding="utf-8")
+        digests = {**digests, usage.name: file_digest(usage)}
+        files = {name: [digest, _stamp(staging / name)] for name, digest in sorted(digests.items())}
+        (staging / "manifest.json").write_text(json.dumps({"files": files, "warnings": list(warnings)}))
         if self.root is None:
             return CacheEntry(staging, usage_text, warnings)
         directory = self.root / "objects" / key[:2] / key
@@ -185,7 +183,6 @@ class Cache:
             existing = self.get(key)
             if existing is not None:
                 return existing
-            staging.mkdir()
             raise CacheError(f"{directory}: cannot publish cache entry") from None
         return CacheEntry(directory, usage_text, warnings)
 
@@ -196,6 +193,11 @@ class Cache:
         with suppress(OSError):
             directory.rename(trash / "entry")
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def external_data_locations(model: Path) -> list[str]:

@@ -8,22 +8,22 @@ per-model timeout is killed and replaced, and only its model is reported failed.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.connection
 import os
 import signal
+import subprocess
+import sys
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
 
+from ._fileio import file_digest
 from .analyze import ModelUsage, analyze_ort
 from .config import merge
 from .settings import ConvertOptions
 
-__all__ = ["ConvertFailure", "ConvertTask", "convert_one", "default_jobs", "run_conversions"]
+__all__ = ["ConvertFailure", "ConvertTask", "Converted", "convert_one", "default_jobs", "run_conversions"]
 
 _LEVELS = {
     "disable": "ORT_DISABLE_ALL",
@@ -61,7 +61,15 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def convert_one(task: ConvertTask) -> ModelUsage:
+@dataclass(frozen=True)
+class Converted:
+    """A finished conversion: the model's usage and the sha256 of each file left in the staging dir."""
+
+    usage: ModelUsage
+    files: dict[str, str]
+
+
+def convert_one(task: ConvertTask) -> Converted:
     """Convert one model exactly as ORT's converter does and return its usage (runs in a worker)."""
     opts = task.options
     entries = {"session.qdqisint8allowed": "1" if opts.target_platform == "arm" else "0"}
@@ -92,7 +100,8 @@ def convert_one(task: ConvertTask) -> ModelUsage:
         onnx_entries = entries | ({"optimization.minimal_build_optimizations": "apply"} if runtime else {})
         _session(task, task.staging / "model.optimized.onnx", onnx_entries)
     warnings = tuple(sorted({w for u in usages for w in u.warnings}))
-    return ModelUsage(merge(u.config for u in usages), warnings)
+    files = {p.name: file_digest(p) for p in sorted(task.staging.iterdir())}
+    return Converted(ModelUsage(merge(u.config for u in usages), warnings), files)
 
 
 def _session(task: ConvertTask, output: Path, entries: dict[str, str]) -> None:
@@ -103,6 +112,7 @@ def _session(task: ConvertTask, output: Path, entries: dict[str, str]) -> None:
     so.optimized_model_filepath = str(output)
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[opts.optimization_level])
     so.intra_op_num_threads = task.threads
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # workers share the CPUs
     so.log_severity_level = task.log_severity
     for lib in opts.custom_op_libraries:
         so.register_custom_ops_library(str(lib))
@@ -123,45 +133,77 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 600 else text[:600] + "..."
 
 
-def _worker_main(conn: multiprocessing.connection.Connection) -> None:
+def worker_main(task_fd: int, result_fd: int) -> None:
+    """A worker's loop: receive a task, convert, send the result; ``None`` ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    tasks = Connection(task_fd, writable=False)
+    results = Connection(result_fd, readable=False)
     while True:
         try:
-            task = conn.recv()
+            task = tasks.recv()
         except (EOFError, OSError):
-            return
+            os._exit(0)
         if task is None:
-            return
+            os._exit(0)  # skip interpreter and onnxruntime teardown: nothing is left to flush
         try:
-            result: ModelUsage | ConvertFailure = convert_one(task)
+            result: Converted | ConvertFailure = convert_one(task)
         except Exception as exc:
             result = ConvertFailure(_describe(exc))
-        conn.send(result)
+        results.send(result)
 
 
 class _Worker:
-    def __init__(self, ctx: Any) -> None:
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        self.process.start()
-        child.close()
+    """A fresh interpreter running ``worker_main``, talking over two pipes.
+
+    A plain subprocess (not ``multiprocessing``): nothing of the caller's ``__main__`` is re-imported,
+    so it works from scripts, notebooks, stdin and build backends alike.
+    """
+
+    def __init__(self) -> None:
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        code = (
+            f"import sys; sys.path[:] = {sys.path!r}; "
+            f"from ort_reduced_build.convert import worker_main; worker_main({task_r}, {result_w})"
+        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code], pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL
+            )
+        finally:
+            os.close(task_r)
+            os.close(result_w)
+        self.tasks = Connection(task_w, readable=False)
+        self.results = Connection(result_r, writable=False)
         self.task: ConvertTask | None = None
         self.timeout: float | None = None
         self.deadline = float("inf")
 
-    def stop(self) -> None:
+    def start(self, task: ConvertTask, timeout: float | None) -> None:
+        self.task, self.timeout = task, timeout
+        self.deadline = time.monotonic() + timeout if timeout else float("inf")
+        self.tasks.send(task)
+
+    def release(self) -> None:
+        """Ask the worker to exit (it does at once); ``join`` reaps it."""
         with contextlib.suppress(OSError):
-            self.conn.send(None)
-        self.process.join(2)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
+            self.tasks.send(None)
+
+    def join(self) -> None:
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._close()
 
     def kill(self) -> None:
         self.process.kill()
-        self.process.join()
-        self.conn.close()
+        self.process.wait()
+        self._close()
+
+    def _close(self) -> None:
+        self.tasks.close()
+        self.results.close()
 
 
 def _crash_cause(exitcode: int | None) -> str:
@@ -174,24 +216,33 @@ def _crash_cause(exitcode: int | None) -> str:
 
 def run_conversions(
     tasks: Iterable[ConvertTask], jobs: int, timeout: float | None
-) -> Iterator[tuple[ConvertTask, ModelUsage | ConvertFailure]]:
-    """Run ``tasks`` on up to ``jobs`` spawned workers; yield each task with its usage or failure."""
-    pending = deque(tasks)
-    ctx = multiprocessing.get_context("spawn")
+) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
+    """Run ``tasks`` on up to ``jobs`` worker processes; yield each task with its usage or failure.
+
+    ``tasks`` is pulled lazily, whenever a worker is free; no worker starts before the first task.
+    """
+    source = iter(tasks)
     idle: list[_Worker] = []
     busy: list[_Worker] = []
+    exhausted = False
     try:
-        while pending or busy:
-            while pending and len(busy) < jobs:
-                worker = idle.pop() if idle else _Worker(ctx)
-                worker.task = pending.popleft()
-                worker.timeout = timeout
-                worker.deadline = time.monotonic() + timeout if timeout else float("inf")
-                worker.conn.send(worker.task)
+        while True:
+            while not exhausted and len(busy) < jobs:
+                task = next(source, None)
+                if task is None:
+                    exhausted = True
+                    break
+                worker = idle.pop() if idle else _Worker()
+                worker.start(task, timeout)
                 busy.append(worker)
+            if exhausted:  # let idle workers exit now, while the last conversions run
+                for worker in idle:
+                    worker.release()
+            if not busy:
+                break
             wait_for = min(w.deadline for w in busy) - time.monotonic()
-            handles = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-            multiprocessing.connection.wait(handles, timeout=max(0.0, min(wait_for, 3600.0)))
+            # A dead worker's result pipe reads as EOF: it wakes this wait as a result does.
+            wait([w.results for w in busy], timeout=max(0.0, min(wait_for, 3600.0)))
             for worker in list(busy):
                 outcome = _poll(worker)
                 if outcome is None:
@@ -208,7 +259,8 @@ def run_conversions(
         for worker in busy:
             worker.kill()
         for worker in idle:
-            worker.stop()
+            worker.release()
+            worker.join()
 
 
 @dataclass(frozen=True)
@@ -216,18 +268,16 @@ class _Dead:
     cause: str
 
 
-def _poll(worker: _Worker) -> ModelUsage | ConvertFailure | _Dead | None:
+def _poll(worker: _Worker) -> Converted | ConvertFailure | _Dead | None:
     """The worker's result if it has one; ``_Dead`` after a crash or timeout (the worker is gone)."""
     try:
-        if worker.conn.poll():
-            result: ModelUsage | ConvertFailure = worker.conn.recv()
+        if worker.results.poll():
+            result: Converted | ConvertFailure = worker.results.recv()
             return result
     except (EOFError, OSError):
-        pass
-    if not worker.process.is_alive():
-        worker.process.join()
-        cause = _crash_cause(worker.process.exitcode)
-        worker.conn.close()
+        worker.process.wait()
+        cause = _crash_cause(worker.process.returncode)
+        worker._close()
         return _Dead(cause)
     if time.monotonic() >= worker.deadline:
         worker.kill()

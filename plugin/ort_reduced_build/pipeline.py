@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._fileio import atomic_copy, atomic_write
+from ._fileio import atomic_link_or_copy, atomic_write
 from ._version import __version__
 from .analyze import ModelUsage, analyze_ort
 from .cache import Cache, CacheEntry
@@ -99,8 +99,43 @@ def run(request: Request) -> Result:
     cache = Cache(request.cache_dir)
     results: list[ModelResult] = []
     entries: dict[tuple[Path, str], CacheEntry] = {}
-    misses: list[tuple[Model, str, str]] = []
-    for model in request.models:
+    keys: dict[ConvertTask, tuple[Model, str]] = {}
+    # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
+    tasks = _plan(request, cache, results, entries, keys)
+    jobs = max(1, request.jobs)
+    for task, outcome in run_conversions(tasks, jobs, request.timeout):
+        model, key = keys[task]
+        if isinstance(outcome, ConvertFailure):
+            shutil.rmtree(task.staging, ignore_errors=True)
+            results.append(ModelResult(model, task.style, None, error=outcome.cause))
+            log.info("failed     %s (%s): %s", model.display, task.style, outcome.cause)
+            continue
+        with cache.lock(key):
+            entry = cache.put(
+                key, task.staging, format_config(outcome.usage.config), outcome.usage.warnings, outcome.files
+            )
+        entries[model.path, task.style] = entry
+        results.append(ModelResult(model, task.style, outcome.usage))
+        log.info("converted  %s (%s)", model.display, task.style)
+    try:
+        return _finish(request, results, entries)
+    finally:
+        if request.cache_dir is None:
+            for entry in entries.values():
+                shutil.rmtree(entry.directory, ignore_errors=True)
+
+
+def _plan(
+    request: Request,
+    cache: Cache,
+    results: list[ModelResult],
+    entries: dict[tuple[Path, str], CacheEntry],
+    keys: dict[ConvertTask, tuple[Model, str]],
+) -> Iterator[ConvertTask]:
+    """Record cache hits (and given ``.ort`` files) in ``results``; yield a task for each miss."""
+    threads = max(1, default_jobs() // max(1, request.jobs))
+    # Largest first: the longest conversions start early, so the workers finish together.
+    for model in sorted(request.models, key=_size, reverse=True):
         if model.is_ort:
             results.append(_analyze_given_ort(model))
             continue
@@ -111,19 +146,28 @@ def run(request: Request) -> Result:
                 results.append(ModelResult(model, style, None, error=f"cannot read {exc.filename}: {exc.strerror}"))
                 continue
             entry = cache.get(key) if key else None
-            if entry is None:
-                misses.append((model, style, key))
+            if entry is not None:
+                entries[model.path, style] = entry
+                results.append(_from_entry(model, style, entry, cached=True))
+                log.info("cached     %s (%s)", model.display, style)
                 continue
-            entries[model.path, style] = entry
-            results.append(_from_entry(model, style, entry, cached=True))
-            log.info("cached     %s (%s)", model.display, style)
-    results += _convert_misses(request, cache, misses, entries)
+            task = ConvertTask(
+                model.path,
+                style,
+                request.options,
+                cache.staging_dir(),
+                threads,
+                log_severity=2 if request.verbose else 3,
+            )
+            keys[task] = (model, key)
+            yield task
+
+
+def _size(model: Model) -> int:
     try:
-        return _finish(request, results, entries)
-    finally:
-        if request.cache_dir is None:
-            for entry in entries.values():
-                shutil.rmtree(entry.directory, ignore_errors=True)
+        return model.path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _analyze_given_ort(model: Model) -> ModelResult:
@@ -138,44 +182,6 @@ def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> Mo
     return ModelResult(model, style, usage, cached=cached)
 
 
-def _convert_misses(
-    request: Request,
-    cache: Cache,
-    misses: Sequence[tuple[Model, str, str]],
-    entries: dict[tuple[Path, str], CacheEntry],
-) -> list[ModelResult]:
-    if not misses:
-        return []
-    jobs = max(1, min(request.jobs, len(misses)))
-    threads = max(1, default_jobs() // jobs)
-    by_task: dict[ConvertTask, tuple[Model, str]] = {}
-    for model, style, key in misses:
-        task = ConvertTask(
-            model.path,
-            style,
-            request.options,
-            cache.staging_dir(),
-            threads,
-            log_severity=2 if request.verbose else 3,
-        )
-        by_task[task] = (model, key)
-    results = []
-    for task, outcome in run_conversions(by_task, jobs, request.timeout):
-        model, key = by_task[task]
-        if isinstance(outcome, ConvertFailure):
-            shutil.rmtree(task.staging, ignore_errors=True)
-            results.append(ModelResult(model, task.style, None, error=outcome.cause))
-            log.info("failed     %s (%s): %s", model.display, task.style, outcome.cause)
-            continue
-        text = format_config(outcome.config)
-        with cache.lock(key):
-            entry = cache.put(key, task.staging, text, outcome.warnings)
-        entries[model.path, task.style] = entry
-        results.append(ModelResult(model, task.style, outcome))
-        log.info("converted  %s (%s)", model.display, task.style)
-    return results
-
-
 def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Path, str], CacheEntry]) -> Result:
     results.sort(key=lambda r: (r.model.display, r.style))
     failures = [r for r in results if r.error is not None]
@@ -187,9 +193,11 @@ def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Pa
     for r in results:
         entry = entries.get((r.model.path, r.style))
         if entry is not None and (dest := _ort_destination(request, r.model, r.style)) is not None:
-            atomic_copy(entry.ort, dest)
+            atomic_link_or_copy(entry.ort, dest)
             if request.options.save_optimized_onnx:
-                atomic_copy(entry.optimized_onnx, dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx"))
+                atomic_link_or_copy(
+                    entry.optimized_onnx, dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx")
+                )
             r = ModelResult(r.model, r.style, r.usage, r.cached, r.error, dest)
         final.append(r)
     if request.config_path is not None:
