@@ -12,7 +12,8 @@ MODEL = """\
 ai.onnx;14;Mul{"inputs": {"0": ["float", "int64_t"]}},Add{"inputs": {"0": ["int32_t"]}}
 ai.onnx;19;DequantizeLinear{"inputs": {"0": ["int8_t", "uint16_t"]}}
 ai.onnx;11;OneHot{"custom": [["int64_t", "int64_t", "float"]]}
-ai.onnx;13;Gather{"inputs": {"0": ["float"], "1": ["int64_t"]}},Cast{"inputs": {"0": ["float"]}, "outputs": {"0": ["int64_t"]}}
+ai.onnx;13;Gather{"inputs": {"0": ["float"], "1": ["int64_t"]}}
+ai.onnx;13;Cast{"inputs": {"0": ["float"]}, "outputs": {"0": ["int64_t"]}}
 ai.onnx;16;If
 ai.onnx.ml;3;TreeEnsembleClassifier
 """

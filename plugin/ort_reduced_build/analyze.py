@@ -9,6 +9,7 @@ and a warning names it, so the model still runs on the reduced build.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,9 @@ def analyze_ort(path: Path) -> ModelUsage:
     manager = _tolerant_manager()
     required: dict[str, dict[int, set[str]]] = {}
     try:
-        OrtFormatModelProcessor(str(path), required, manager).process()
+        with warnings.catch_warnings():  # ORT's processor leaves its file to the GC (a ResourceWarning)
+            warnings.simplefilter("ignore", ResourceWarning)
+            OrtFormatModelProcessor(str(path), required, manager).process()
     except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     for domain, opsets in required.items():
