@@ -9,6 +9,7 @@ and a warning names it, so the model still runs on the reduced build.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 from .config import NAME_RE, OpsConfig, TypeUsage, parse_config
 from .errors import AnalyzeError
 
-__all__ = ["MINIMAL_BUILD_FORMAT_VERSIONS", "ModelUsage", "analyze_ort", "read_ort_header"]
+__all__ = [
+    "MINIMAL_BUILD_FORMAT_VERSIONS",
+    "ModelUsage",
+    "SavedOptimization",
+    "analyze_ort",
+    "read_ort_header",
+    "saved_runtime_optimizations",
+]
 
 ORT_IDENTIFIER = b"ORTM"
 MINIMAL_BUILD_FORMAT_VERSIONS = frozenset({"5", "6"})
@@ -53,7 +61,9 @@ def analyze_ort(path: Path) -> ModelUsage:
     manager = _tolerant_manager()
     required: dict[str, dict[int, set[str]]] = {}
     try:
-        OrtFormatModelProcessor(str(path), required, manager).process()
+        with warnings.catch_warnings():  # ORT's processor leaves its file to the GC (a ResourceWarning)
+            warnings.simplefilter("ignore", ResourceWarning)
+            OrtFormatModelProcessor(str(path), required, manager).process()
     except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     for domain, opsets in required.items():
@@ -111,3 +121,47 @@ def _tolerant_manager() -> Any:
                 )
 
     return TolerantManager()
+
+
+@dataclass(frozen=True)
+class SavedOptimization:
+    """One saved runtime-optimization record (``--optimization-style Runtime``), replayed at load time."""
+
+    optimizer: str
+    action: str
+    produced_ops: tuple[tuple[str, str, int], ...]
+    """``(domain, op, since_version)`` of each op the replay adds: the runtime needs their kernels."""
+
+
+def saved_runtime_optimizations(path: Path) -> tuple[SavedOptimization, ...]:
+    """The saved runtime-optimization records of an ``.ort`` file, subgraphs included."""
+    data = _read(path)
+    read_ort_header(path, data)
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
+
+    try:
+        graph = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()
+        return tuple(_records(graph)) if graph is not None else ()
+    except (ValueError, IndexError, AttributeError) as exc:  # corrupt flatbuffer or malformed op id
+        raise AnalyzeError(f"{path}: corrupt runtime optimizations ({type(exc).__name__}: {exc})") from None
+
+
+def _records(graph: Any) -> list[SavedOptimization]:
+    out = []
+    entries = graph.RuntimeOptimizations()
+    for i in range(entries.RecordsLength() if entries is not None else 0):
+        entry = entries.Records(i)
+        for j in range(entry.RuntimeOptimizationRecordsLength()):
+            record = entry.RuntimeOptimizationRecords(j)
+            ops = []
+            for k in range(record.ProducedOpIdsLength()):
+                domain, op, version = record.ProducedOpIds(k).decode().rsplit(":", 2)
+                ops.append((domain or "ai.onnx", op, int(version)))
+            out.append(SavedOptimization(entry.OptimizerName().decode(), record.ActionId().decode(), tuple(ops)))
+    for i in range(graph.NodesLength()):
+        node = graph.Nodes(i)
+        for j in range(node.AttributesLength()):
+            attr = node.Attributes(j)
+            subgraphs = [attr.G(), *(attr.Graphs(k) for k in range(attr.GraphsLength()))]
+            out += [r for g in subgraphs if g is not None for r in _records(g)]
+    return out

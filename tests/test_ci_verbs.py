@@ -1,0 +1,183 @@
+"""check, explain, diff on real converted models (converted once per session, then from the cache)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from ort_reduced_build.cli import main, make_parser
+
+from tests import modelgen
+
+MODELS = {
+    "models/misc/control_flow.onnx": modelgen.control_flow,
+    "models/tabular/mlp.onnx": modelgen.mlp,
+    "models/tabular/mlp_wide.onnx": lambda: modelgen.mlp(24, 48, seed=4),
+    "models/vision/cnn.onnx": lambda: modelgen.cnn((4, 8), 16),
+}
+CONTROL_FLOW = "models/misc/control_flow.onnx"
+MLPS = ["models/tabular/mlp.onnx", "models/tabular/mlp_wide.onnx"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    cache: Path
+    config: Path
+    """The full config of all models, written by ``config``."""
+
+    def run(self, *argv: str) -> int:
+        return main([*argv, "--cache-dir", str(self.cache)])
+
+    def edited(self, name: str, *replacements: tuple[str, str]) -> Path:
+        text = self.config.read_text()
+        for old, new in replacements:
+            assert old in text, old
+            text = text.replace(old, new)
+        path = self.root / name
+        path.write_text(text)
+        return path
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    root = tmp_path_factory.mktemp("ci-verbs")
+    for rel, build in MODELS.items():
+        modelgen.save(build(), root / rel)
+    proj = Project(root, root / "cache", root / "required_operators_and_types.config")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        assert proj.run("config", "models", "-o", proj.config.name, "-j", "2") == 0
+    return proj
+
+
+@pytest.fixture
+def in_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(project.root)
+    return project
+
+
+def json_out(capsys: pytest.CaptureFixture[str]) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_check_passes_on_the_full_config(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    assert in_project.run("check", "models", "--config", in_project.config.name) == 0
+    assert "4 model(s), ok" in capsys.readouterr().err
+
+
+def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys) -> None:
+    text = in_project.config.read_text()
+    assert "ArgMax" in text and "Abs" in text
+    bad = in_project.edited(
+        "no-argmax.config",
+        ('ArgMax{"inputs": {"0": ["float"]}},', ""),
+        ('Abs{"inputs": {"0": ["float"]}},', ""),
+    )
+    assert in_project.run("check", "models", "--config", bad.name) == 1
+    out = capsys.readouterr().out
+    assert f"ai.onnx;13;ArgMax (op not in config)  needed by: {', '.join(MLPS)}" in out
+    assert f"ai.onnx;13;Abs (op not in config)  needed by: {CONTROL_FLOW}" in out  # an op inside If
+
+
+def test_check_finds_a_removed_type_and_reports_all_gaps_as_json(in_project: Project, capsys) -> None:
+    bad = in_project.edited(
+        "no-float-sqrt.config",
+        ('Sqrt{"inputs": {"0": ["float"]}}', 'Sqrt{"inputs": {"0": ["double"]}}'),
+        ('Gemm{"inputs": {"0": ["float"]}},', ""),
+    )
+    assert in_project.run("check", "models", "--config", bad.name, "--json") == 1
+    report = json_out(capsys)
+    assert not report["ok"]
+    assert [(g["op"], g["arg"], g["type"], g["models"]) for g in report["gaps"]] == [
+        ("Gemm", "", "", ["models/vision/cnn.onnx"]),
+        ("Sqrt", "input 0", "float", [CONTROL_FLOW]),
+    ]
+
+
+def test_check_validates_ort_files(in_project: Project, tmp_path: Path, capsys) -> None:
+    assert in_project.run("convert", "models/tabular/mlp.onnx", "-o", str(tmp_path / "ort")) == 0
+    good = tmp_path / "ort" / "mlp.ort"
+    old = tmp_path / "old.ort"
+    old.write_bytes(relabel(good.read_bytes(), "4"))
+    junk = tmp_path / "junk.ort"
+    junk.write_bytes(b"\0" * 64)
+    capsys.readouterr()
+    assert in_project.run("check", str(good), "--config", in_project.config.name) == 0
+    assert in_project.run("check", str(good), str(old), str(junk), "--config", in_project.config.name) == 1
+    out = capsys.readouterr().out
+    assert f"invalid: {old}: ORT format version 4 cannot be loaded by a minimal build" in out
+    assert "ort-reduced-build upgrade" in out
+    assert f"invalid: {junk}: not an ORT format model (no 'ORTM' identifier)" in out
+
+
+def test_explain_names_the_models_with_an_op(in_project: Project, capsys) -> None:
+    assert in_project.run("explain", "models", "--op", "ai.onnx:Abs") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"ai.onnx:Abs opset 13  [input 0: float]  1 model(s): {CONTROL_FLOW}")
+    assert in_project.run("explain", "models", "--op", "ArgMax", "--json") == 0
+    obj = json_out(capsys)
+    assert [m["model"] for m in obj["ops"][0]["models"]] == MLPS
+    assert in_project.run("explain", "models", "--op", "ai.onnx:LSTM") == 1
+
+
+def test_explain_counts_and_single_model_ops(in_project: Project, capsys) -> None:
+    assert in_project.run("explain", "models", "--json") == 0
+    models = {m["model"]: m for m in json_out(capsys)["models"]}
+    assert set(models) == set(MODELS)
+    assert models[MLPS[0]]["only_here"] == []  # both MLPs need the same ops
+    assert "ai.onnx:Abs" in models[CONTROL_FLOW]["only_here"]
+    assert in_project.run("explain", "models") == 0
+    assert "per model" in capsys.readouterr().out
+
+
+def test_explain_a_config_file(in_project: Project, capsys) -> None:
+    assert in_project.run("explain", in_project.config.name, "--op", "Sqrt") == 0
+    assert capsys.readouterr().out.startswith("ai.onnx:Sqrt opset 13  [input 0: float]")
+
+
+def test_diff_config_against_models(in_project: Project, capsys) -> None:
+    name = in_project.config.name
+    assert in_project.run("diff", name, "models", "--exit-code") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "no differences"
+    bad = in_project.edited(
+        "stale.config",
+        ('Abs{"inputs": {"0": ["float"]}},', ""),
+        ('Sqrt{"inputs": {"0": ["float"]}}', 'Sqrt{"inputs": {"0": ["double"]}}'),
+    )
+    assert in_project.run("diff", bad.name, "models") == 0  # no --exit-code: differences are not a failure
+    assert in_project.run("diff", bad.name, "models", "--exit-code") == 1
+    out = capsys.readouterr().out
+    assert '+ ai.onnx;13;Abs{"inputs": {"0": ["float"]}}' in out
+    assert "~ ai.onnx:Sqrt input 0: +float -double" in out
+    assert in_project.run("diff", name, bad.name, "--json", "--exit-code") == 1
+    obj = json_out(capsys)
+    assert [c["op"] for c in obj["ops_removed"]] == ["Abs"]
+    assert obj["types_changed"][0]["removed"] == {"input 0": ["float"]}
+
+
+def test_precommit_hooks_parse() -> None:
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    entries = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("entry:")]
+    assert "ort-reduced-build config --check" in entries
+    for entry in entries:
+        argv = [*entry.split()[1:], "models", "-o", "x.config"]
+        if argv[0] == "check":
+            argv = [*entry.split()[1:], "models", "--config", "x.config"]
+        assert make_parser().parse_args(argv).func
+
+
+def relabel(data: bytes, version: str) -> bytes:
+    """Rewrite the ``ort_version`` string of an ORT file in place (same length): a synthetic old format."""
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
+
+    session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
+    tab = session._tab
+    field = tab.Pos + tab.Offset(4)
+    start = field + int.from_bytes(data[field : field + 4], "little")
+    length = int.from_bytes(data[start : start + 4], "little")
+    assert data[start + 4 : start + 4 + length] == session.OrtVersion() and len(version) == length
+    return data[: start + 4] + version.encode() + data[start + 4 + length :]
