@@ -161,6 +161,129 @@ def attention(dim: int = 32, heads: int = 4, seq: int = 8, seed: int = 2, layers
     return _model(graph)
 
 
+def bert_like(dim: int = 256, heads: int = 4, seq: int = 128, layers: int = 4, seed: int = 11) -> onnx.ModelProto:
+    """A transformer encoder as PyTorch exports it: decomposed LayerNorm and Gelu, FFN, attention mask,
+    shape arithmetic (Shape/Gather/Unsqueeze/Concat) feeding Reshape. ORT's optimizer fuses much of it."""
+    rng = _rng(seed)
+    hd = dim // heads
+    c = {
+        "eps": np.array(1e-12, np.float32),
+        "two": np.array(2.0, np.float32),
+        "one": np.array(1.0, np.float32),
+        "half": np.array(0.5, np.float32),
+        "sqrt2": np.array(np.sqrt(2.0), np.float32),
+        "scale": np.array(np.sqrt(hd), np.float32),
+        "i0": np.array(0, np.int64),
+        "i1": np.array(1, np.int64),
+        "heads": np.array([heads], np.int64),
+        "hd": np.array([hd], np.int64),
+        "dim": np.array([dim], np.int64),
+        "axes0": np.array([0], np.int64),
+        "neg": np.array(-10000.0, np.float32),
+    }
+    inits = [numpy_helper.from_array(v, k) for k, v in c.items()]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i0"], ["batch"], axis=0),
+        helper.make_node("Gather", ["shape", "i1"], ["seqlen"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch1"]),
+        helper.make_node("Unsqueeze", ["seqlen", "axes0"], ["seq1"]),
+        helper.make_node("Concat", ["batch1", "seq1", "heads", "hd"], ["split_shape"], axis=0),
+        helper.make_node("Concat", ["batch1", "seq1", "dim"], ["merge_shape"], axis=0),
+        helper.make_node("Cast", ["mask"], ["mask_f"], to=F),
+        helper.make_node("Sub", ["one", "mask_f"], ["mask_inv"]),
+        helper.make_node("Mul", ["mask_inv", "neg"], ["mask_add0"]),
+        helper.make_node("Unsqueeze", ["mask_add0", "axes12"], ["mask_add"]),
+    ]
+    inits.append(numpy_helper.from_array(np.array([1, 2], np.int64), "axes12"))
+
+    def layer_norm(x: str, p: str) -> str:
+        inits.extend(
+            [
+                numpy_helper.from_array(np.ones(dim, np.float32), f"{p}g"),
+                numpy_helper.from_array(np.zeros(dim, np.float32), f"{p}b"),
+            ]
+        )
+        nodes.extend(
+            [
+                helper.make_node("ReduceMean", [x], [f"{p}mu"], axes=[-1]),
+                helper.make_node("Sub", [x, f"{p}mu"], [f"{p}d"]),
+                helper.make_node("Pow", [f"{p}d", "two"], [f"{p}sq"]),
+                helper.make_node("ReduceMean", [f"{p}sq"], [f"{p}var"], axes=[-1]),
+                helper.make_node("Add", [f"{p}var", "eps"], [f"{p}ve"]),
+                helper.make_node("Sqrt", [f"{p}ve"], [f"{p}sd"]),
+                helper.make_node("Div", [f"{p}d", f"{p}sd"], [f"{p}n"]),
+                helper.make_node("Mul", [f"{p}n", f"{p}g"], [f"{p}ng"]),
+                helper.make_node("Add", [f"{p}ng", f"{p}b"], [f"{p}out"]),
+            ]
+        )
+        return f"{p}out"
+
+    def dense(x: str, p: str, n_in: int, n_out: int) -> str:
+        inits.extend([_init(f"{p}w", (n_in, n_out), rng), _init(f"{p}b", (n_out,), rng)])
+        nodes.extend(
+            [
+                helper.make_node("MatMul", [x, f"{p}w"], [f"{p}mm"]),
+                helper.make_node("Add", [f"{p}mm", f"{p}b"], [f"{p}out"]),
+            ]
+        )
+        return f"{p}out"
+
+    x = "x"
+    for i in range(layers):
+        p = f"l{i}_"
+        heads_out = {}
+        for n in ("q", "k", "v"):
+            h = dense(x, f"{p}{n}_", dim, dim)
+            perm = [0, 2, 3, 1] if n == "k" else [0, 2, 1, 3]
+            nodes.extend(
+                [
+                    helper.make_node("Reshape", [h, "split_shape"], [f"{p}{n}r"]),
+                    helper.make_node("Transpose", [f"{p}{n}r"], [f"{p}{n}t"], perm=perm),
+                ]
+            )
+            heads_out[n] = f"{p}{n}t"
+        nodes.extend(
+            [
+                helper.make_node("MatMul", [heads_out["q"], heads_out["k"]], [f"{p}qk"]),
+                helper.make_node("Div", [f"{p}qk", "scale"], [f"{p}qks"]),
+                helper.make_node("Add", [f"{p}qks", "mask_add"], [f"{p}qkm"]),
+                helper.make_node("Softmax", [f"{p}qkm"], [f"{p}probs"], axis=-1),
+                helper.make_node("MatMul", [f"{p}probs", heads_out["v"]], [f"{p}ctx"]),
+                helper.make_node("Transpose", [f"{p}ctx"], [f"{p}ctxt"], perm=[0, 2, 1, 3]),
+                helper.make_node("Reshape", [f"{p}ctxt", "merge_shape"], [f"{p}ctxm"]),
+            ]
+        )
+        attn = dense(f"{p}ctxm", f"{p}o_", dim, dim)
+        nodes.append(helper.make_node("Add", [attn, x], [f"{p}res1"]))
+        h1 = layer_norm(f"{p}res1", f"{p}ln1_")
+        ff = dense(h1, f"{p}ff1_", dim, 4 * dim)
+        nodes.extend(
+            [
+                helper.make_node("Div", [ff, "sqrt2"], [f"{p}gd"]),
+                helper.make_node("Erf", [f"{p}gd"], [f"{p}ge"]),
+                helper.make_node("Add", [f"{p}ge", "one"], [f"{p}ga"]),
+                helper.make_node("Mul", [ff, f"{p}ga"], [f"{p}gm"]),
+                helper.make_node("Mul", [f"{p}gm", "half"], [f"{p}gelu"]),
+            ]
+        )
+        ff2 = dense(f"{p}gelu", f"{p}ff2_", 4 * dim, dim)
+        nodes.append(helper.make_node("Add", [ff2, h1], [f"{p}res2"]))
+        x = layer_norm(f"{p}res2", f"{p}ln2_")
+    nodes.append(helper.make_node("Identity", [x], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "bert_like",
+        [
+            helper.make_tensor_value_info("x", F, ["batch", seq, dim]),
+            helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", seq]),
+        ],
+        [helper.make_tensor_value_info("y", F, ["batch", seq, dim])],
+        inits,
+    )
+    return _model(graph, opset=OPSET)
+
+
 def control_flow() -> onnx.ModelProto:
     """If, Loop and Scan with subgraph-only ops (Abs, Neg, Sub, Sqrt, Mul) and int64/bool types."""
     then_g = helper.make_graph(
@@ -268,8 +391,9 @@ SETS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
         "vision/mobile_like.onnx": lambda: cnn((32, 64, 128, 256), 160, 1000, seed=6, depth=2),
         "vision/detector_like.onnx": lambda: cnn((32, 64, 128, 256, 256), 320, 100, seed=9, depth=2),
         "vision/cnn_small.onnx": lambda: cnn((16, 32), 64),
-        "text/encoder_base.onnx": lambda: attention(768, 12, 128, seed=7, layers=3),
-        "text/encoder_medium.onnx": lambda: attention(512, 8, 128, seed=10, layers=4),
+        "text/bert_base_like.onnx": lambda: bert_like(512, 8, 128, layers=6, seed=7),
+        "text/bert_small_like.onnx": lambda: bert_like(256, 4, 128, layers=6, seed=10),
+        "text/bert_tiny_like.onnx": lambda: bert_like(128, 2, 64, layers=4, seed=12),
         "text/encoder_small.onnx": lambda: attention(384, 6, 128, seed=8, layers=6),
         "tabular/mlp.onnx": mlp,
         "tabular/mlp_wide.onnx": lambda: mlp(1024, 4096, seed=8),

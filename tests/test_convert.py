@@ -263,3 +263,15 @@ def test_python_api(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     import onnxruntime as ort
 
     assert ort.InferenceSession(str(target)).run(None, session_inputs)[0].shape == (1, 4)
+
+
+def test_config_from_a_given_runtime_ort_covers_its_replayed_optimizations(tmp_path: Path, cli) -> None:
+    models = tmp_path / "m"
+    modelgen.quantized(modelgen.cnn((8, 16), 32), models / "q.onnx", "QDQ")
+    assert cli("convert", models, "-o", tmp_path / "out", "--optimization-style", "Runtime").returncode == 0
+    given = tmp_path / "given.config"
+    r = cli("config", tmp_path / "out/q.with_runtime_opt.ort", "-o", given)
+    assert r.returncode == 0, r.stderr
+    # What the .onnx needs in Runtime style (both conversions, as ORT's converter does) is covered.
+    r = cli("check", models, "--optimization-style", "Runtime", "--config", given)
+    assert r.returncode == 0, r.stdout + r.stderr

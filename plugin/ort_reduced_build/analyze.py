@@ -131,6 +131,8 @@ class SavedOptimization:
     action: str
     produced_ops: tuple[tuple[str, str, int], ...]
     """``(domain, op, since_version)`` of each op the replay adds: the runtime needs their kernels."""
+    touched_ops: tuple[tuple[str, str, int], ...] = ()
+    """``(domain, op, since_version)`` of the nodes the replay rewrites (their types may change)."""
 
 
 def saved_runtime_optimizations(path: Path) -> tuple[SavedOptimization, ...]:
@@ -148,6 +150,10 @@ def saved_runtime_optimizations(path: Path) -> tuple[SavedOptimization, ...]:
 
 def _records(graph: Any) -> list[SavedOptimization]:
     out = []
+    by_index = {}
+    for i in range(graph.NodesLength()):
+        node = graph.Nodes(i)
+        by_index[node.Index()] = (node.Domain().decode() or "ai.onnx", node.OpType().decode(), node.SinceVersion())
     entries = graph.RuntimeOptimizations()
     for i in range(entries.RecordsLength() if entries is not None else 0):
         entry = entries.Records(i)
@@ -157,7 +163,12 @@ def _records(graph: Any) -> list[SavedOptimization]:
             for k in range(record.ProducedOpIdsLength()):
                 domain, op, version = record.ProducedOpIds(k).decode().rsplit(":", 2)
                 ops.append((domain or "ai.onnx", op, int(version)))
-            out.append(SavedOptimization(entry.OptimizerName().decode(), record.ActionId().decode(), tuple(ops)))
+            nodes = record.NodesToOptimizeIndices()
+            indices = [nodes.NodeIndices(k) for k in range(nodes.NodeIndicesLength())] if nodes else []
+            touched = tuple(by_index[i] for i in indices if i in by_index)
+            out.append(
+                SavedOptimization(entry.OptimizerName().decode(), record.ActionId().decode(), tuple(ops), touched)
+            )
     for i in range(graph.NodesLength()):
         node = graph.Nodes(i)
         for j in range(node.AttributesLength()):

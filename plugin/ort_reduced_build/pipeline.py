@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._fileio import atomic_link_or_copy, atomic_write
 from ._version import __version__
-from .analyze import ModelUsage, analyze_ort
+from .analyze import ModelUsage, analyze_ort, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, merge, parse_config, read_config
 from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
@@ -171,10 +171,18 @@ def _size(model: Model) -> int:
 
 
 def _analyze_given_ort(model: Model) -> ModelResult:
+    """A ``.ort`` used as is: its nodes, plus the ops its saved runtime optimizations add when replayed.
+    Those and the ops of the nodes a replay rewrites keep all their types: the file does not say which
+    types the rewritten graph uses (convert the ``.onnx`` for exact types, as ORT's converter does)."""
     try:
-        return ModelResult(model, "ort", analyze_ort(model.path))
+        usage = analyze_ort(model.path)
+        replayed = saved_runtime_optimizations(model.path)
     except OrtReducedBuildError as exc:
         return ModelResult(model, "ort", None, error=str(exc).removeprefix(f"{model.path}: "))
+    produced = [
+        OpsConfig({d: {v: frozenset({op})}}) for r in replayed for d, op, v in (*r.produced_ops, *r.touched_ops)
+    ]
+    return ModelResult(model, "ort", ModelUsage(merge([usage.config, *produced]), usage.warnings))
 
 
 def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
