@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path, PurePosixPath
+from typing import Literal
 
+from ._settings_sources import merge_sources, split_config_settings
 from .errors import SettingsError
 
-__all__ = ["OPTIMIZATION_LEVELS", "OPTIMIZATION_STYLES", "TARGET_PLATFORMS", "ConvertOptions"]
+__all__ = [
+    "BUNDLES",
+    "OPTIMIZATION_LEVELS",
+    "OPTIMIZATION_STYLES",
+    "TARGET_PLATFORMS",
+    "BackendSettings",
+    "ConvertOptions",
+    "read_backend_settings",
+    "setting_key",
+]
 
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
 OPTIMIZATION_STYLES = ("Fixed", "Runtime")
 TARGET_PLATFORMS = ("arm", "amd64")
+BUNDLES = ("ort", "onnx", "both")
 
 
 @dataclass(frozen=True)
@@ -50,3 +64,137 @@ class ConvertOptions:
         level = f".{self.optimization_level}" if self.optimization_level != "all" else ""
         runtime = ".with_runtime_opt" if style == "Runtime" else ""
         return f"{level}{runtime}{suffix}"
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """``[tool.ort-reduced-build]``: what the build backend converts and ships in the wheel.
+
+    Each field is a key (``_`` written ``-``), also settable as ``-C ort-reduced-build.KEY=V`` and as the
+    environment variable ``ORT_REDUCED_BUILD_KEY``. Lists are TOML arrays, or ``;``-separated text.
+    """
+
+    models: tuple[str, ...] = ()
+    """Globs of the ``.onnx`` models to convert, relative to the project root (``**`` allowed). Each model
+    must lie inside a Python package of the project: its wheel path is its path below the directory that
+    holds its top-level package (``src/app/models/a.onnx`` ships as ``app/models/a.ort``)."""
+    exclude: tuple[str, ...] = ()
+    """Globs of models to leave out, matched against paths relative to the project root."""
+    optimization_level: Literal["disable", "basic", "extended", "layout", "all"] = "all"
+    """Graph optimization level the models are saved at (ORT's converter default: ``all``)."""
+    optimization_style: tuple[Literal["Fixed", "Runtime"], ...] = ("Fixed",)
+    """``Fixed`` bakes optimizations in; ``Runtime`` saves some to replay at run time and writes
+    ``<name>.with_runtime_opt.ort``. Both: one file per style, one config covering both."""
+    target_platform: Literal["arm", "amd64"] | None = None
+    """``amd64`` keeps the NCHWc layout optimizer, ``arm`` allows int8 QDQ; unset: ORT's default."""
+    type_reduction: bool = True
+    """Record the types each op uses, for ``--enable_reduced_operator_type_support``; off writes
+    ``required_operators.config`` with ops only."""
+    custom_op_libraries: tuple[str, ...] = ()
+    """Shared libraries with custom-op kernels, relative to the project root, registered for every
+    conversion (trusted code: they are loaded into the converter)."""
+    extra_ops: tuple[str, ...] = ()
+    """Config files (ORT's grammar) merged into the result, relative to the project root: ops that no
+    model names, e.g. ``MemcpyFromHost`` for other execution providers, or ops inside custom ops."""
+    bundle: Literal["ort", "onnx", "both"] = "ort"
+    """What the wheel ships for each model: the converted ``.ort`` (at the source's package path), the
+    ``.onnx`` source, or both. The config is shipped in every case."""
+    config: str | None = None
+    """Wheel path of the config, e.g. ``app/ops.config``. Default:
+    ``<package of the first model>/required_operators_and_types.config`` (``required_operators.config``
+    without type reduction)."""
+    jobs: int | None = None
+    """Conversion worker processes (default: the CPUs this build may use)."""
+    cache_dir: str | None = None
+    """Conversion cache, shared with the CLI (default: ``$ORT_REDUCED_BUILD_CACHE_DIR``, else the user
+    cache directory). Relative paths are relative to the project root."""
+
+
+def setting_key(field_name: str) -> str:
+    """The user-facing key of a ``BackendSettings`` field: ``optimization-level``."""
+    return field_name.replace("_", "-")
+
+
+def read_backend_settings(
+    pyproject: Mapping[str, object],
+    config_settings: Mapping[str, object] | None,
+    env: Mapping[str, str],
+) -> tuple[BackendSettings, dict[str, str]]:
+    """The settings and, per key that a source set, where it came from; ``SettingsError`` lists every problem."""
+    ours, _ = split_config_settings(config_settings)  # type: ignore[arg-type]
+    hints = typing.get_type_hints(BackendSettings)
+    keys = {setting_key(f.name): f.name for f in fields(BackendSettings)}
+    raw, errors = merge_sources(keys, pyproject, ours, env)
+    values: dict[str, object] = {}
+    for key, given in raw.items():
+        try:
+            value = _convert(given.value, hints[keys[key]], given.textual)
+            _check(key, value)
+        except ValueError as exc:
+            errors.append(f"{given.origin}: {exc}")
+            continue
+        values[keys[key]] = value
+    if errors:
+        raise SettingsError("\n".join(errors))
+    return BackendSettings(**values), {key: given.origin for key, given in raw.items()}  # type: ignore[arg-type]
+
+
+def _convert(value: object, hint: object, textual: bool) -> object:
+    """``value`` as type ``hint``; ``textual`` values are strings (or repeated ``-C`` lists) to parse."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        if textual:
+            items = value if isinstance(value, list) else [value]
+            parts = [p.strip() for item in items for p in str(item).split(";")]
+            return tuple(_convert(p, args[0], textual) for p in parts if p)
+        if not isinstance(value, list):
+            raise ValueError(f"expected an array, got {_show(value)}")
+        return tuple(_convert(v, args[0], textual) for v in value)
+    if textual and isinstance(value, list):
+        raise ValueError(f"given {len(value)} times; give it once")
+    if type(None) in args:  # X | None: the value is never None here
+        return _convert(value, next(a for a in args if a is not type(None)), textual)
+    if typing.get_origin(hint) is Literal:
+        if value not in args:
+            raise ValueError(f"{_show(value)} is not one of {', '.join(map(str, args))}")
+        return value
+    if hint is bool:
+        return _boolean(value, textual)
+    if hint is int:
+        if textual:
+            try:
+                return int(str(value))
+            except ValueError:
+                raise ValueError(f"expected an integer, got {_show(value)}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {_show(value)}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_show(value)}")
+    return value
+
+
+def _boolean(value: object, textual: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if textual else None
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {_show(value)}")
+
+
+def _check(key: str, value: object) -> None:
+    if key == "optimization-style" and not value:
+        raise ValueError("give at least one of Fixed, Runtime")
+    if key == "jobs" and isinstance(value, int) and value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    if key == "config" and isinstance(value, str):
+        path = PurePosixPath(value)
+        if path.is_absolute() or ".." in path.parts or "\\" in value or not path.name:
+            raise ValueError(f"{value!r} must be a relative path inside the wheel, e.g. 'app/ops.config'")
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
