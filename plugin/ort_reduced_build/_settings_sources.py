@@ -93,14 +93,19 @@ def merge_sources(
         else:
             unknown.append(_unknown(f"-C {conf_name(key)}", key, known, conf_name))
     by_env = {env_name(k): k for k in known}
+    suffixes = [name.removeprefix(ENV_PREFIX) for name in by_env]
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS_ENV or env[name] == "":
             continue
         if name in by_env:
             merged[by_env[name]] = RawValue(env[name], f"environment {name}", textual=True)
         else:
-            unknown.append(_unknown(f"environment {name}", name, list(by_env), str))
+            unknown.append(_unknown(f"environment {name}", name.removeprefix(ENV_PREFIX), suffixes, _env_spelling))
     return merged, unknown
+
+
+def _env_spelling(suffix: str) -> str:
+    return ENV_PREFIX + suffix
 
 
 def _unknown(where: str, given: str, candidates: list[str], spell: Callable[[str], str]) -> str:
