@@ -1,0 +1,1 @@
+"""Never built: the settings are rejected first."""
