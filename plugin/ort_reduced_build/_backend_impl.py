@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -107,25 +107,15 @@ def _convert(
     settings: BackendSettings, origins: Mapping[str, str], root: Path, cache_dir: Path, stage: Path
 ) -> _Staged:
     from .convert import default_jobs
-    from .discover import discover_globs
     from .pipeline import Request, config_file_name
     from .settings import ConvertOptions
 
     def where(key: str) -> str:
         return origins.get(key, f"{_TABLE} {key}")
 
-    if not settings.models:
-        raise SettingsError(f'{where("models")}: no models to convert; e.g. models = ["src/app/models/*.onnx"]')
-    try:
-        models = discover_globs(settings.models, root, settings.exclude)
-    except DiscoveryError as exc:
-        raise SettingsError(f"{where('models')}: {exc}") from None
-    wheel_paths = {m.path: _wheel_path(root, m.relative) for m in models}
-    _no_duplicates(wheel_paths, models)
-    type_reduction = settings.type_reduction
-    config = PurePosixPath(
-        settings.config or f"{next(iter(wheel_paths.values())).parts[0]}/{config_file_name(type_reduction)}"
-    )
+    models, wheel_paths = _discover(settings, root, where("models"))
+    first_package = next(iter(wheel_paths.values())).parts[0]
+    config = PurePosixPath(settings.config or f"{first_package}/{config_file_name(settings.type_reduction)}")
     request = Request(
         models=tuple(models),
         root=root,
@@ -135,7 +125,7 @@ def _convert(
             target_platform=settings.target_platform,
             custom_op_libraries=_existing(root, settings.custom_op_libraries, where("custom-op-libraries")),
         ),
-        type_reduction=type_reduction,
+        type_reduction=settings.type_reduction,
         ort_dir=stage / "models",
         config_path=stage / config.name,
         extra_configs=_existing(root, settings.extra_ops, where("extra-ops")),
@@ -150,15 +140,38 @@ def _convert(
         for r in result.results:
             if r.ort_path is not None:
                 files[r.ort_path] = wheel_paths[r.model.path].with_name(r.ort_path.name)
+    _report(result, len(models), f"{config} (wheel), {stage / config.name} (ORT_REDUCED_BUILD_CONFIG)")
+    return _Staged(stage / config.name, stage / "models", files, tuple(wheel_paths.values()))
+
+
+def _discover(settings: BackendSettings, root: Path, where: str) -> tuple[list[Model], dict[Path, PurePosixPath]]:
+    """The models, and each one's wheel path."""
+    from .discover import discover_globs
+
+    if not settings.models:
+        raise SettingsError(f'{where}: no models to convert; e.g. models = ["src/app/models/*.onnx"]')
+    try:
+        models = discover_globs(settings.models, root, settings.exclude)
+    except DiscoveryError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+    wheel_paths = {m.path: _wheel_path(root, m.relative) for m in models}
+    seen: dict[PurePosixPath, str] = {}
+    for m in models:
+        dest = wheel_paths[m.path].with_suffix("")
+        if dest in seen:
+            raise DiscoveryError(f"{m.display} and {seen[dest]} would both ship as {dest}.*: rename one")
+        seen[dest] = m.display
+    return models, wheel_paths
+
+
+def _report(result: Result, models: int, where: str) -> None:
     for w in result.warnings:
         print(f"ort-reduced-build: warning: {w}", file=sys.stderr)
     print(
-        f"ort-reduced-build: {len(models)} model(s), {result.converted} converted, {result.cached} cached, "
-        f"{len(result.failed)} failed, {result.config.op_count()} ops -> {config} (wheel), "
-        f"{stage / config.name} (ORT_REDUCED_BUILD_CONFIG)",
+        f"ort-reduced-build: {models} model(s), {result.converted} converted, {result.cached} cached, "
+        f"{len(result.failed)} failed, {result.config.op_count()} ops -> {where}",
         file=sys.stderr,
     )
-    return _Staged(stage / config.name, stage / "models", files, tuple(wheel_paths.values()))
 
 
 def _wheel_path(root: Path, relative: PurePosixPath) -> PurePosixPath:
@@ -171,15 +184,6 @@ def _wheel_path(root: Path, relative: PurePosixPath) -> PurePosixPath:
         f"{relative}: not inside a Python package (no __init__.py in its directories); the wheel ships each "
         "model at its package path, so move it into the package"
     )
-
-
-def _no_duplicates(wheel_paths: Mapping[Path, PurePosixPath], models: Sequence[Model]) -> None:
-    seen: dict[PurePosixPath, str] = {}
-    for m in models:
-        dest = wheel_paths[m.path].with_suffix("")
-        if dest in seen:
-            raise DiscoveryError(f"{m.display} and {seen[dest]} would both ship as {dest}.*: rename one")
-        seen[dest] = m.display
 
 
 def _existing(root: Path, paths: tuple[str, ...], where: str) -> tuple[Path, ...]:

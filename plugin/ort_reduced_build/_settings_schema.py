@@ -111,7 +111,9 @@ def _type_text(hint: object) -> str:
         return _type_text(next(a for a in args if a is not type(None)))
     if typing.get_origin(hint) is Literal:
         return " \\| ".join(f'`"{a}"`' for a in args)
-    return {bool: "boolean", int: "integer ≥ 1"}.get(hint, "string")  # type: ignore[call-overload]
+    if hint is bool:
+        return "boolean"
+    return "integer ≥ 1" if hint is int else "string"
 
 
 def markdown() -> str:

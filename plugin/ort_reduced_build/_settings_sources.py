@@ -29,8 +29,6 @@ ENV_PREFIX = "ORT_REDUCED_BUILD_"
 NOT_SETTINGS_ENV = frozenset({"ORT_REDUCED_BUILD_PYTHON"})
 """Variables with our prefix that are not settings: hints that ``cmake/OrtReducedBuild.cmake`` reads."""
 
-ConfigSettings = Mapping[str, "str | list[str] | bool"]
-
 
 @dataclass(frozen=True)
 class RawValue:
@@ -55,7 +53,7 @@ def toml_name(key: str) -> str:
     return f"pyproject.toml [tool.{TOOL}] {key}"
 
 
-def split_config_settings(config_settings: ConfigSettings | None) -> tuple[dict[str, object], dict[str, object]]:
+def split_config_settings(config_settings: Mapping[str, object] | None) -> tuple[dict[str, object], dict[str, object]]:
     """``(ours, theirs)``: our ``ort-reduced-build.*`` entries (prefix removed) and everything else."""
     ours: dict[str, object] = {}
     theirs: dict[str, object] = {}

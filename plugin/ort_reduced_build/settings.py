@@ -121,7 +121,7 @@ def read_backend_settings(
     env: Mapping[str, str],
 ) -> tuple[BackendSettings, dict[str, str]]:
     """The settings and, per key that a source set, where it came from; ``SettingsError`` lists every problem."""
-    ours, _ = split_config_settings(config_settings)  # type: ignore[arg-type]
+    ours, _ = split_config_settings(config_settings)
     hints = typing.get_type_hints(BackendSettings)
     keys = {setting_key(f.name): f.name for f in fields(BackendSettings)}
     raw, errors = merge_sources(keys, pyproject, ours, env)
@@ -136,6 +136,7 @@ def read_backend_settings(
         values[keys[key]] = value
     if errors:
         raise SettingsError("\n".join(errors))
+    # values hold each field's type (converted by its annotation above); mypy sees only ``object``
     return BackendSettings(**values), {key: given.origin for key, given in raw.items()}  # type: ignore[arg-type]
 
 
