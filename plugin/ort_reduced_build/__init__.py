@@ -2,15 +2,35 @@
 
 Stages (one module each): ``discover`` -> ``convert`` (+ ``cache``) -> ``analyze`` -> ``config`` ->
 ``build``. The shells are ``cli``, ``backend`` and ``cmake/``; the Python API is in ``api``.
+
+The public names below are imported on first use, so that worker processes and the warm path load
+only the stages they run.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .api import check_model, convert_onnx_models_to_ort
-from .config import OpsConfig, TypeUsage, format_config, merge, parse_config
-from .errors import OrtReducedBuildError
-from .settings import ConvertOptions
+
+if TYPE_CHECKING:
+    from .api import check_model, convert_onnx_models_to_ort
+    from .config import OpsConfig, TypeUsage, format_config, merge, parse_config
+    from .errors import OrtReducedBuildError
+    from .settings import ConvertOptions
+
+_EXPORTS = {
+    "ConvertOptions": "settings",
+    "OpsConfig": "config",
+    "OrtReducedBuildError": "errors",
+    "TypeUsage": "config",
+    "check_model": "api",
+    "convert_onnx_models_to_ort": "api",
+    "format_config": "config",
+    "merge": "config",
+    "parse_config": "config",
+}
 
 __all__ = [
     "ConvertOptions",
@@ -24,3 +44,9 @@ __all__ = [
     "merge",
     "parse_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

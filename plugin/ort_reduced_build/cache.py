@@ -21,10 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-
-from filelock import FileLock
 
 from ._fileio import atomic_write, file_digest
 from ._version import __version__
@@ -113,7 +110,7 @@ class Cache:
         material = {
             "layout": _LAYOUT,
             "plugin": __version__,
-            "onnxruntime": metadata.version("onnxruntime"),
+            "onnxruntime": _onnxruntime_version(),
             "model": model_digest,
             "external": [[loc, self.digest(model.parent / loc)] for loc in self.external_data(model, model_digest)],
             "level": options.optimization_level,
@@ -155,6 +152,8 @@ class Cache:
         if self.root is None:
             yield
             return
+        from filelock import FileLock
+
         with FileLock(self.root / "locks" / f"{key}.lock"):
             yield
 
@@ -193,6 +192,13 @@ class Cache:
         with suppress(OSError):
             directory.rename(trash / "entry")
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _onnxruntime_version() -> str:
+    """The installed onnxruntime's version, from its metadata (importing it would cost a second)."""
+    from importlib import metadata
+
+    return metadata.version("onnxruntime")
 
 
 def _stamp(path: Path) -> list[int]:
