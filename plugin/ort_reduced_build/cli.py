@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ._cli_build import add_build_parser
 from ._version import __version__
 from .cache import default_cache_dir
 from .discover import Model, discover_paths
@@ -230,6 +231,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is stale")
     add_convert_options(p)
     p.set_defaults(func=cmd_config)
+    add_build_parser(sub)
     return parser
 
 
