@@ -200,12 +200,29 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
+class _PrintCmakeDir(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from .commands import get_cmake_dir
+
+        try:
+            print(get_cmake_dir())
+        except ImportError as exc:
+            parser.exit(EXIT_FAILED, f"error: {exc}\n")
+        parser.exit(EXIT_OK)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ort-reduced-build",
         description="Convert ONNX models to ORT format and write the operator config for a reduced ORT build.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--cmakedir",
+        action=_PrintCmakeDir,
+        nargs=0,
+        help="print the directory holding OrtReducedBuildConfig.cmake and exit",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (-vv: tracebacks)")
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
