@@ -230,6 +230,8 @@ def test_run_refuses_old_cmake(stub_ort: Path, tmp_path: Path) -> None:
     fake.chmod(0o755)
     with pytest.raises(BuildError, match=r"CMake 3.25.1; ONNX Runtime needs 99.1 or newer"):
         build.run(request(stub_ort, cmake=fake), host=LINUX)
+    with pytest.raises(BuildError, match=r"no such CMake \(--cmake / ORT_REDUCED_BUILD_CMAKE\)"):
+        build.run(request(stub_ort, cmake=tmp_path / "missing"), host=LINUX)
 
 
 def test_cli_build_dry_run_describe_and_errors(

@@ -351,7 +351,13 @@ def _read_stamp(build_dir: Path) -> dict[str, object]:
 
 
 def _check_cmake(request: BuildRequest) -> None:
-    text = (request.ort_source / "cmake" / "CMakeLists.txt").read_text(encoding="utf-8", errors="replace")
+    """Fail early, with the fix, when the CMake build.py would run is older than ORT requires."""
+    if request.cmake is not None and not request.cmake.is_file():
+        raise BuildError(f"{request.cmake}: no such CMake (--cmake / ORT_REDUCED_BUILD_CMAKE)")
+    try:
+        text = (request.ort_source / "cmake" / "CMakeLists.txt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # build.py reports a broken tree better than we can
     match = re.search(r"cmake_minimum_required\s*\(\s*VERSION\s+([0-9.]+)", text)
     cmake = str(request.cmake) if request.cmake else shutil.which("cmake")
     if match is None or cmake is None:
