@@ -92,7 +92,17 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="ccache/sccache for C and CXX, or one language (repeatable)",
     )
     p.add_argument("--baseline", type=_path, metavar="LIB|DIR", help="library or build dir to compare the size with")
-    a = p.add_argument_group("Android")
+    _add_cross_options(p)
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--dry-run", action="store_true", help="print the build.py command line and stop")
+    m.add_argument("--describe", action="store_true", help="print library path and headers as JSON (for CMake)")
+    p.add_argument("build_args", nargs="*", metavar="-- BUILD_PY_ARG", help="more build.py arguments")
+    p.set_defaults(func=cmd_build)
+
+
+def _add_cross_options(parser: argparse.ArgumentParser) -> None:
+    """Android and iOS: build.py's cross-compiling flags, with the usual environment defaults."""
+    a = parser.add_argument_group("Android")
     a.add_argument("--android", action="store_true", help="cross-compile for Android")
     a.add_argument(
         "--android-ndk",
@@ -109,16 +119,11 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     a.add_argument("--android-abi", choices=ANDROID_ABIS, default="arm64-v8a")
     a.add_argument("--android-api", type=int, default=27, help="minimum API level (default: 27)")
     a.add_argument("--android-cpp-shared", action="store_true", help="link libc++ shared (c++_shared)")
-    i = p.add_argument_group("iOS (macOS host)")
+    i = parser.add_argument_group("iOS (macOS host)")
     i.add_argument("--ios", action="store_true", help="cross-compile for iOS")
     i.add_argument("--apple-sysroot", default="iphoneos", help="iphoneos or iphonesimulator (default: iphoneos)")
     i.add_argument("--osx-arch", choices=APPLE_ARCHS, default="arm64")
     i.add_argument("--apple-deploy-target", metavar="VERSION", help="minimum iOS version (required with --ios)")
-    m = p.add_mutually_exclusive_group()
-    m.add_argument("--dry-run", action="store_true", help="print the build.py command line and stop")
-    m.add_argument("--describe", action="store_true", help="print library path and headers as JSON (for CMake)")
-    p.add_argument("build_args", nargs="*", metavar="-- BUILD_PY_ARG", help="more build.py arguments")
-    p.set_defaults(func=cmd_build)
 
 
 def _build_request(args: argparse.Namespace) -> BuildRequest:
