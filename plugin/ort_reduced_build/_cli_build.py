@@ -207,6 +207,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     baseline = (args.baseline, build.library_size(args.baseline)) if args.baseline else None
     echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = build.run(request, echo)
+    for patched in result.patched:
+        print(f"patched: {patched}", file=sys.stderr)
     for line in _size_report(result, baseline):
         print(line)
     return EXIT_OK
