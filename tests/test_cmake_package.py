@@ -333,6 +333,7 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
     assert properties(out / "imported.txt")["library"] == library
 
 
+@pytest.mark.skipif(not any(map(shutil.which, ("cc", "gcc", "clang"))), reason="the app project needs a C compiler")
 @pytest.mark.parametrize("package", ["app"], indirect=True)
 def test_app_runtime_from_a_config_target(package: Path, stub_ort: Path) -> None:
     write_models(package)
