@@ -2,29 +2,93 @@
 OrtReducedBuildConfig
 ---------------------
 
-The CMake package of ort-reduced-build. Found by ``find_package(OrtReducedBuild CONFIG)``: with no
-hints in a scikit-build-core build (the ``cmake.prefix`` entry point puts this directory on the prefix
-path), else with ``-DOrtReducedBuild_DIR=$(ort-reduced-build --cmakedir)``.
+A reduced-operator ONNX Runtime from your models, inside a CMake build: convert ``.onnx`` models to
+ORT format and write the operator config at build time, build a minimal ONNX Runtime with only
+those kernels, and link it as an imported target.
+
+::
+
+  find_package(OrtReducedBuild CONFIG REQUIRED)   # or: include(<cmakedir>/OrtReducedBuild.cmake)
+
+  ort_reduced_build_config(app_ops MODELS models/classifier.onnx models/detector.onnx)
+  ort_reduced_build_add_runtime(ortrt CONFIG app_ops ORT_SOURCE_DIR ${ORT_SRC})
+  target_link_libraries(app PRIVATE ortrt)
+
+Finding the package: ``-DOrtReducedBuild_DIR=$(ort-reduced-build --cmakedir)``, or no hint at all in
+a scikit-build-core build (the ``cmake.prefix`` entry point puts this directory on the prefix path).
 
 Result variables
 ^^^^^^^^^^^^^^^^
 
 ``OrtReducedBuild_FOUND``, ``OrtReducedBuild_VERSION``
-  Set by ``find_package``.
+  Set by ``find_package`` (the version file is ``ARCH_INDEPENDENT``, same-major compatible).
 ``OrtReducedBuild_CMAKE_DIR``
   This directory.
 
-Set by the ``ort_reduced_build.backend`` build backend (cache variables, absolute paths)
-^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+Hints
+^^^^^
 
-``ORT_REDUCED_BUILD_CONFIG``
-  The operator config of the project's models (ORT's ``--include_ops_by_config`` file).
-``ORT_REDUCED_BUILD_MODELS_DIR``
-  The converted ``.ort`` models, at their paths relative to the project root.
+``ORT_REDUCED_BUILD_PYTHON`` (variable or environment)
+  The Python in which ``ort_reduced_build`` is installed. Default: ``Python_EXECUTABLE`` when set
+  (scikit-build-core sets it), else ``find_package(Python 3.10 COMPONENTS Interpreter)``.
+``ORT_SOURCE_DIR``, ``ORT_DEPS_DIR`` (variable or environment)
+  Defaults for ``ORT_SOURCE_DIR`` and ``DEPS_DIR`` of ``ort_reduced_build_add_runtime``.
+``ORT_REDUCED_BUILD_CMAKE``
+  The CMake that builds ONNX Runtime (ORT 1.28 needs 3.28+). Default: the ``cmake`` beside that
+  Python (``pip install cmake``), else ``cmake`` on ``PATH``.
+``ORT_REDUCED_BUILD_JOBS``
+  Parallel compile jobs of the ONNX Runtime build (default: all CPUs).
+``ORT_REDUCED_BUILD_ANDROID_SDK`` (or environment ``ANDROID_SDK_ROOT``/``ANDROID_HOME``)
+  The Android SDK, which ORT's build.py requires next to the NDK.
+``CMAKE_C_COMPILER_LAUNCHER``, ``CMAKE_CXX_COMPILER_LAUNCHER``
+  ccache/sccache, passed on to the ONNX Runtime build.
 
-Commands (``ort_reduced_build_config``, ``ort_reduced_build_add_runtime``) come from
-``OrtReducedBuild.cmake`` in this directory.
+Commands
+^^^^^^^^
+
+.. command:: ort_reduced_build_config
+
+  ::
+
+    ort_reduced_build_config(<target> MODELS <file>...
+                             [OUTPUT <file>]
+                             [TYPE_REDUCTION | NO_TYPE_REDUCTION]
+                             [OPTIMIZATION_LEVEL disable|basic|extended|layout|all]
+                             [OPTIMIZATION_STYLE Fixed|Runtime...]
+                             [EXTRA_OPS <file>]
+                             [ORT_MODELS_DIR <dir>])
+
+  Adds the custom target ``<target>`` (in ``ALL``) whose build-time command converts ``MODELS`` to
+  ``.ort`` files in ``ORT_MODELS_DIR`` (default ``${CMAKE_CURRENT_BINARY_DIR}/<target>/models``,
+  flat: model file names must differ) and writes the config ``OUTPUT`` (default
+  ``${CMAKE_CURRENT_BINARY_DIR}/<target>/required_operators_and_types.config``). It runs again when a
+  model file changes, and an output whose content did not change keeps its timestamp, so nothing
+  downstream rebuilds. Type reduction is on by default (as in the CLI and ``pyproject.toml``);
+  ``TYPE_REDUCTION`` says so explicitly, ``NO_TYPE_REDUCTION`` turns it off (default output then
+  ``required_operators.config``). Target properties: ``ORT_REDUCED_BUILD_CONFIG`` (the config path),
+  ``ORT_REDUCED_BUILD_MODELS`` (the ``.ort`` paths), ``ORT_REDUCED_BUILD_MODELS_DIR``.
+
+.. command:: ort_reduced_build_add_runtime
+
+  ::
+
+    ort_reduced_build_add_runtime(<target> CONFIG <file or config target>
+                                  [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
+                                  [MINIMAL_BUILD basic|extended]
+                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION]
+                                  [BUILD_ARGS <build.py argument>...])
+
+  Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
+  ``tools/ci_build/build.py --minimal_build --include_ops_by_config`` in
+  ``${CMAKE_CURRENT_BINARY_DIR}/<target>``, through ``ort-reduced-build build``, which picks the
+  flags from the config. The custom target ``<target>-build`` runs it; it rebuilds only when the
+  config's content (comments aside) or the command changes. ``<target>-dry-run`` prints the
+  build.py command line. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
+  (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)
+  toolchain settings are passed on. ``DEPS_DIR`` holds ORT's dependency sources named as in its
+  ``cmake/deps.txt`` for builds with no network. A missing or invalid ``ORT_SOURCE_DIR`` fails at
+  configure time. Target property ``ORT_REDUCED_BUILD_CONFIG`` names the config.
 #]=======================================================================]
 
 set(OrtReducedBuild_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
-include("${CMAKE_CURRENT_LIST_DIR}/OrtReducedBuild.cmake" OPTIONAL)
+include("${CMAKE_CURRENT_LIST_DIR}/OrtReducedBuild.cmake")

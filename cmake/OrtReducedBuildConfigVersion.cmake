@@ -1,13 +1,22 @@
-# Version file for OrtReducedBuild: same-major compatible, ARCH_INDEPENDENT (no binaries here).
-# tests/test_backend.py keeps PACKAGE_VERSION equal to the Python package's version.
+# Version file for OrtReducedBuild: same-major compatibility, ARCH_INDEPENDENT (this package has no
+# binaries, so a 32-bit and a 64-bit project may both use it). tests/test_cmake_package.py keeps
+# PACKAGE_VERSION equal to the Python package's version.
 
 set(PACKAGE_VERSION "0.1.0")
 
-if(PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
+if(PACKAGE_FIND_VERSION_RANGE)
+  if((PACKAGE_FIND_VERSION_RANGE_MIN STREQUAL "INCLUDE" AND PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION_MIN)
+     OR (PACKAGE_FIND_VERSION_RANGE_MAX STREQUAL "INCLUDE" AND PACKAGE_VERSION VERSION_GREATER PACKAGE_FIND_VERSION_MAX)
+     OR (PACKAGE_FIND_VERSION_RANGE_MAX STREQUAL "EXCLUDE" AND PACKAGE_VERSION VERSION_GREATER_EQUAL PACKAGE_FIND_VERSION_MAX))
+    set(PACKAGE_VERSION_COMPATIBLE FALSE)
+  else()
+    set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  endif()
+elseif(PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
   set(PACKAGE_VERSION_COMPATIBLE FALSE)
 else()
   string(REGEX MATCH "^[0-9]+" _ort_reduced_build_major "${PACKAGE_VERSION}")
-  if("${PACKAGE_FIND_VERSION_MAJOR}" STREQUAL "" OR PACKAGE_FIND_VERSION_MAJOR STREQUAL _ort_reduced_build_major)
+  if(PACKAGE_FIND_VERSION_MAJOR STREQUAL _ort_reduced_build_major)
     set(PACKAGE_VERSION_COMPATIBLE TRUE)
   else()
     set(PACKAGE_VERSION_COMPATIBLE FALSE)

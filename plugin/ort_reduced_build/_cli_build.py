@@ -1,0 +1,227 @@
+"""The ``build`` verb of the command line: flags -> ``BuildRequest`` -> ``build.run``, then the size report.
+
+A shell like ``cli``: it validates flags, prints, and leaves every build.py decision to ``build``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .build import (
+    ANDROID_ABIS,
+    APPLE_ARCHS,
+    MINIMAL_BUILDS,
+    OWNED_FLAGS,
+    AndroidTarget,
+    AppleTarget,
+    BuildRequest,
+    BuildResult,
+)
+from .errors import SettingsError
+
+__all__ = ["add_build_parser"]
+
+EXIT_OK = 0
+
+
+def _path(value: str) -> Path | None:
+    """A path flag; an empty value (e.g. an unset variable in a script) means "not given"."""
+    return Path(value) if value else None
+
+
+def _env_path(*names: str) -> Path | None:
+    value = next((os.environ[n] for n in names if os.environ.get(n)), None)
+    return Path(value) if value else None
+
+
+def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``build`` verb: a minimal ONNX Runtime for a config (logic in ``build.py``)."""
+    p = sub.add_parser(
+        "build",
+        help="build a minimal ONNX Runtime with only the config's kernels",
+        description="Run ONNX Runtime's tools/ci_build/build.py for a minimal, reduced-operator build of the "
+        "config, then report the library size. Arguments after -- go to build.py.",
+    )
+    p.add_argument(
+        "--ort-source",
+        type=_path,
+        default=_env_path("ORT_SOURCE_DIR"),
+        metavar="DIR",
+        help="ONNX Runtime source tree (default: $ORT_SOURCE_DIR)",
+    )
+    p.add_argument("--config", type=_path, required=True, help="the operator config to build for")
+    p.add_argument(
+        "--build-dir",
+        type=_path,
+        default=Path("build", "ort-minimal"),
+        metavar="DIR",
+        help="build directory (default: build/ort-minimal)",
+    )
+    p.add_argument(
+        "--deps-dir",
+        type=_path,
+        default=_env_path("ORT_DEPS_DIR"),
+        metavar="DIR",
+        help="ORT dependency sources named as in its cmake/deps.txt, for air-gapped builds (default: $ORT_DEPS_DIR)",
+    )
+    p.add_argument(
+        "--minimal-build",
+        choices=MINIMAL_BUILDS,
+        default="basic",
+        help="extended adds runtime optimizations and EP kernel compilation (default: basic)",
+    )
+    p.add_argument(
+        "--type-reduction",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep only the types the config lists per op (default: on)",
+    )
+    p.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: all CPUs)")
+    p.add_argument("--cmake", type=_path, help="CMake for ORT (default: the one beside this Python, else PATH)")
+    p.add_argument(
+        "--compiler-launcher",
+        action="append",
+        default=[],
+        metavar="[LANG=]TOOL",
+        help="ccache/sccache for C and CXX, or one language (repeatable)",
+    )
+    p.add_argument("--baseline", type=_path, metavar="LIB|DIR", help="library or build dir to compare the size with")
+    _add_cross_options(p)
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--dry-run", action="store_true", help="print the build.py command line and stop")
+    m.add_argument("--describe", action="store_true", help="print library path and headers as JSON (for CMake)")
+    p.add_argument("build_args", nargs="*", metavar="-- BUILD_PY_ARG", help="more build.py arguments")
+    p.set_defaults(func=cmd_build)
+
+
+def _add_cross_options(parser: argparse.ArgumentParser) -> None:
+    """Android and iOS: build.py's cross-compiling flags, with the usual environment defaults."""
+    a = parser.add_argument_group("Android")
+    a.add_argument("--android", action="store_true", help="cross-compile for Android")
+    a.add_argument(
+        "--android-ndk",
+        type=_path,
+        default=_env_path("ANDROID_NDK_HOME", "ANDROID_NDK_ROOT"),
+        help="NDK (default: $ANDROID_NDK_HOME or $ANDROID_NDK_ROOT)",
+    )
+    a.add_argument(
+        "--android-sdk",
+        type=_path,
+        default=_env_path("ANDROID_SDK_ROOT", "ANDROID_HOME"),
+        help="SDK (default: $ANDROID_SDK_ROOT or $ANDROID_HOME)",
+    )
+    a.add_argument("--android-abi", choices=ANDROID_ABIS, default="arm64-v8a")
+    a.add_argument("--android-api", type=int, default=27, help="minimum API level (default: 27)")
+    a.add_argument("--android-cpp-shared", action="store_true", help="link libc++ shared (c++_shared)")
+    i = parser.add_argument_group("iOS (macOS host)")
+    i.add_argument("--ios", action="store_true", help="cross-compile for iOS")
+    i.add_argument("--apple-sysroot", default="iphoneos", help="iphoneos or iphonesimulator (default: iphoneos)")
+    i.add_argument("--osx-arch", choices=APPLE_ARCHS, default="arm64")
+    i.add_argument("--apple-deploy-target", metavar="VERSION", help="minimum iOS version (required with --ios)")
+
+
+def _build_request(args: argparse.Namespace) -> BuildRequest:
+    if args.ort_source is None:
+        raise SettingsError("--ort-source is required (or set ORT_SOURCE_DIR)")
+    if args.config is None:
+        raise SettingsError("--config is required")
+    owned = sorted(set(args.build_args) & set(OWNED_FLAGS))
+    if owned:
+        raise SettingsError(f"build.py arguments {', '.join(owned)} are set by ort-reduced-build; drop them")
+    if args.android and args.ios:
+        raise SettingsError("--android and --ios are exclusive")
+    if args.jobs is not None and args.jobs < 1:
+        raise SettingsError("--jobs must be at least 1")
+    android = apple = None
+    if args.android:
+        if args.android_ndk is None or args.android_sdk is None:
+            what = (
+                "--android-ndk (or ANDROID_NDK_HOME)"
+                if args.android_ndk is None
+                else "--android-sdk (or ANDROID_SDK_ROOT)"
+            )
+            raise SettingsError(f"--android needs {what}: ONNX Runtime's build.py requires the NDK and the SDK")
+        for path in (args.android_ndk, args.android_sdk):
+            if not path.is_dir():
+                raise SettingsError(f"{path}: no such directory (Android NDK/SDK)")
+        android = AndroidTarget(
+            args.android_ndk.resolve(),
+            args.android_sdk.resolve(),
+            args.android_abi,
+            args.android_api,
+            args.android_cpp_shared,
+        )
+    if args.ios:
+        if not args.apple_deploy_target:
+            raise SettingsError("--ios needs --apple-deploy-target (the minimum iOS version, e.g. 15.1)")
+        apple = AppleTarget(args.apple_deploy_target, args.apple_sysroot, args.osx_arch)
+    if args.deps_dir is not None and not args.deps_dir.is_dir():
+        raise SettingsError(f"{args.deps_dir}: dependency directory not found (--deps-dir / ORT_DEPS_DIR)")
+    return BuildRequest(
+        ort_source=args.ort_source.resolve(),
+        config=args.config.resolve(),
+        build_dir=args.build_dir.resolve(),
+        minimal_build=args.minimal_build,
+        type_reduction=args.type_reduction,
+        deps_dir=args.deps_dir.resolve() if args.deps_dir else None,
+        android=android,
+        apple=apple,
+        compiler_launchers=_launchers(args.compiler_launcher),
+        cmake=args.cmake.resolve() if args.cmake else None,
+        jobs=args.jobs,
+        extra_args=tuple(args.build_args),
+    )
+
+
+def _launchers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        lang, sep, tool = value.partition("=")
+        if not sep:
+            pairs.update({"C": value, "CXX": value})
+        elif lang in ("C", "CXX", "ASM", "OBJC", "OBJCXX", "CUDA") and tool:
+            pairs[lang] = tool
+        else:
+            raise SettingsError(f"--compiler-launcher {value!r}: expected TOOL or LANG=TOOL (LANG: C, CXX, ...)")
+    return tuple(sorted(pairs.items()))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from . import build
+
+    request = _build_request(args)
+    if args.describe:
+        print(json.dumps(build.describe(request)))
+        return EXIT_OK
+    if args.dry_run:
+        print(shlex.join(build.command(request)))
+        return EXIT_OK
+    if not args.config.is_file():
+        raise SettingsError(f"{args.config}: config not found")
+    baseline = (args.baseline, build.library_size(args.baseline)) if args.baseline else None
+    echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = build.run(request, echo)
+    for patched in result.patched:
+        print(f"patched: {patched}", file=sys.stderr)
+    for line in _size_report(result, baseline):
+        print(line)
+    return EXIT_OK
+
+
+def _size_report(result: BuildResult, baseline: tuple[Path, int] | None) -> list[str]:
+    state = "up to date" if result.up_to_date else "built"
+    lines = [f"{result.library}: {result.size:,} bytes ({state})"]
+    comparisons = [("the previous build", result.previous_size)]
+    if baseline is not None:
+        comparisons.append((str(baseline[0]), baseline[1]))
+    for what, size in comparisons:
+        if size:
+            delta = result.size - size
+            lines.append(f"  {delta:+,} bytes ({delta / size:+.1%}) against {what} ({size:,} bytes)")
+    return lines

@@ -1,0 +1,144 @@
+"""The CI verbs of the command line: check, explain, diff, upgrade. Thin: logic lives in ``coverage``,
+``compare`` and ``upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._cli_common import EXIT_FAILED, EXIT_OK, add_convert_options, build_request, report
+from .config import OpsConfig, read_config
+from .discover import MODEL_SUFFIXES, discover_paths
+from .pipeline import Result, run
+
+__all__ = ["add_ci_parsers"]
+
+
+def _is_config_file(paths: Sequence[Path]) -> bool:
+    """One existing file that is not a model: a config file."""
+    return len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() not in MODEL_SUFFIXES
+
+
+def _models_config(args: argparse.Namespace, paths: Sequence[Path]) -> tuple[Result, OpsConfig]:
+    """Run the pipeline (cached, writing nothing) for ``paths``; the result and its composed config."""
+    result = run(build_request(args, discover_paths(paths, Path.cwd())))
+    report(result)
+    return result, result.config
+
+
+def _emit(as_json: bool, obj: object, lines: Sequence[str]) -> None:
+    """Data to stdout: JSON for machines, lines for humans."""
+    print(json.dumps(obj, indent=2) if as_json else "\n".join(lines))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .coverage import check
+
+    config = read_config(args.config)
+    report = check(config, str(args.config), build_request(args, discover_paths(args.paths, Path.cwd())))
+    _emit(args.json, report.to_json_obj(), report.lines())
+    verdict = "ok" if report.ok else f"{len(report.gaps)} gap(s), {len(report.invalid)} invalid model(s)"
+    print(f"ort-reduced-build: check {args.config}: {len(report.models)} model(s), {verdict}", file=sys.stderr)
+    if report.gaps:
+        print(f"fix: ort-reduced-build config PATH... -o {args.config} (or --extra-ops FILE)", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .coverage import explain_config, explain_models, needs_by_model
+
+    source = " ".join(str(p) for p in args.paths)
+    if _is_config_file(args.paths):
+        explanation = explain_config(read_config(args.paths[0]), source)
+    else:
+        explanation = explain_models(needs_by_model(_models_config(args, args.paths)[0].results), source)
+    if args.op:
+        domain, _, op = args.op.rpartition(":")
+        explanation = explanation.only(domain or "ai.onnx", op)
+    _emit(args.json, explanation.to_json_obj(), explanation.lines(detailed=bool(args.op)))
+    if args.op and not explanation.ops:
+        print(f"ort-reduced-build: nothing in {source} needs {args.op}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .compare import diff_configs
+
+    old, new = (
+        read_config(paths[0]) if _is_config_file(paths) else _models_config(args, paths)[1]
+        for paths in ([args.old], args.new)
+    )
+    diff = diff_configs(old, new, str(args.old), " ".join(str(p) for p in args.new))
+    _emit(args.json, diff.to_json_obj(), diff.lines())
+    return EXIT_FAILED if args.exit_code and not diff.identical else EXIT_OK
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .upgrade import upgrade_ort
+
+    done = upgrade_ort(args.source, args.output, force=args.force)
+    if not done.changed and not args.force:
+        print(f"ort-reduced-build: {done.source} is already ORT format v{done.old_version}; copied unchanged")
+        return EXIT_OK
+    print(f"ort-reduced-build: {done.source} (ORT format v{done.old_version}) -> {done.output} (v{done.new_version})")
+    print(
+        f"note: saved runtime optimizations are dropped ({done.dropped_runtime_optimizations} in the source); "
+        "re-convert from the .onnx with --optimization-style Runtime to keep them",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """check, explain, diff, upgrade: the verbs CI pipelines use."""
+    p = sub.add_parser(
+        "check",
+        help="exit 1 unless FILE covers every op and type the models need",
+        description="Check that a config covers every op and type each model needs (.onnx converted through "
+        "the cache with the same options; .ort validated and used as is). Reports every gap at once.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".onnx/.ort files or directories")
+    p.add_argument("--config", type=Path, required=True, metavar="FILE", help="the config the build uses")
+    p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    add_convert_options(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "explain",
+        help="which models need which ops",
+        description="Show which models need which ops and types, per-model op counts, and the ops only one "
+        "model needs. Given one config FILE instead of models: its ops and types.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH|FILE", help="models, directories, or one config")
+    p.add_argument("--op", metavar="DOMAIN:OP", help="only this op (DOMAIN defaults to ai.onnx), per model")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    add_convert_options(p)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "diff",
+        help="ops and types added/removed between two configs (or a config and models)",
+        description="Compare OLD with NEW. Each side is one config file, or model files/directories whose "
+        "config is computed through the pipeline (cached) with the conversion options given.",
+    )
+    p.add_argument("old", type=Path, metavar="OLD", help="a config file, or a model file or directory")
+    p.add_argument("new", nargs="+", type=Path, metavar="NEW", help="a config file, or model files/directories")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when the configs differ (CI gating)")
+    p.add_argument("--json", action="store_true", help="machine-readable diff on stdout")
+    add_convert_options(p)
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser(
+        "upgrade",
+        help="re-save an old-format .ort with the installed onnxruntime",
+        description="Re-save an older-format .ort file in the current ORT format. Saved runtime "
+        "optimizations are dropped; re-convert from the .onnx to keep them.",
+    )
+    p.add_argument("source", type=Path, metavar="OLD.ort")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="NEW.ort", help="may equal OLD.ort")
+    p.add_argument("--force", action="store_true", help="re-save even a file already in the current format")
+    p.set_defaults(func=cmd_upgrade)

@@ -1,0 +1,152 @@
+"""What the command-line verbs share: the conversion options and the request built from them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cache import default_cache_dir
+from .discover import Model
+from .errors import SettingsError
+from .pipeline import Request, Result
+from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS, ConvertOptions
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_convert_options", "build_request", "report", "summary"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_convert_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every verb that converts models."""
+    g = parser.add_argument_group("conversion")
+    g.add_argument(
+        "--optimization-level",
+        choices=OPTIMIZATION_LEVELS,
+        default="all",
+        help="graph optimization level (default: all)",
+    )
+    g.add_argument(
+        "--optimization-style",
+        choices=OPTIMIZATION_STYLES,
+        action="append",
+        dest="styles",
+        help="Fixed (default) and/or Runtime; repeat for both",
+    )
+    g.add_argument(
+        "--target-platform",
+        choices=TARGET_PLATFORMS,
+        help="amd64 keeps the NCHWc layout optimizer; arm allows int8 QDQ",
+    )
+    g.add_argument(
+        "--custom-op-library",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="LIB",
+        help="shared library with custom-op kernels (repeatable; trusted code)",
+    )
+    g.add_argument(
+        "--type-reduction",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="record per-op types in the config (default: on)",
+    )
+    g.add_argument(
+        "--extra-ops",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config lines to add, e.g. ops inside custom ops or Memcpy for other EPs",
+    )
+    g.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CONFIG",
+        help="another config to compose into the result",
+    )
+    g.add_argument(
+        "--globally-allowed-types", metavar="T,...", help="one type list for every op instead of per-op types"
+    )
+    g.add_argument(
+        "--save-optimized-onnx",
+        action="store_true",
+        help="also write <name>.optimized.onnx at the same optimization level",
+    )
+    r = parser.add_argument_group("execution")
+    r.add_argument("-j", "--jobs", type=int, help="worker processes (default: CPU count)")
+    r.add_argument("--timeout", type=float, metavar="SECONDS", help="per-model conversion time limit")
+    r.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache directory (default: $ORT_REDUCED_BUILD_CACHE_DIR or the user cache dir)",
+    )
+    r.add_argument("--no-cache", action="store_true", help="convert everything, store nothing")
+    r.add_argument(
+        "--allow-conversion-failures",
+        action="store_true",
+        help="finish, list failures and write the config for the other models",
+    )
+
+
+def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: object) -> Request:
+    """A pipeline ``Request`` from parsed arguments."""
+    if args.globally_allowed_types and args.type_reduction:
+        raise SettingsError("--globally-allowed-types and --type-reduction are mutually exclusive")
+    global_types = None
+    if args.globally_allowed_types:
+        global_types = frozenset(t.strip() for t in args.globally_allowed_types.split(",") if t.strip())
+        _check_global_types(global_types)
+    if args.jobs is not None and args.jobs < 1:
+        raise SettingsError("--jobs must be at least 1")
+    options = ConvertOptions(
+        optimization_level=args.optimization_level,
+        optimization_styles=tuple(dict.fromkeys(args.styles or ["Fixed"])),
+        target_platform=args.target_platform,
+        custom_op_libraries=tuple(p.resolve() for p in args.custom_op_library),
+        save_optimized_onnx=args.save_optimized_onnx,
+    )
+    extra: dict[str, object] = {"jobs": args.jobs} if args.jobs else {}
+    return Request(
+        models=tuple(models),
+        root=Path.cwd(),
+        options=options,
+        type_reduction=args.type_reduction is not False and global_types is None,
+        extra_configs=tuple(args.extra_ops + args.merge),
+        globally_allowed_types=global_types,
+        cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+        timeout=args.timeout,
+        allow_failures=args.allow_conversion_failures,
+        verbose=args.verbose > 0,
+        **outputs,  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _check_global_types(types: frozenset[str]) -> None:
+    from onnxruntime.tools.ort_format_model.types import FbsTypeInfo  # type: ignore[import-untyped]
+
+    valid = set(FbsTypeInfo.tensordatatype_to_string.values())
+    if not types or not types <= valid:
+        bad = ", ".join(sorted(types - valid)) or "(empty)"
+        raise SettingsError(f"--globally-allowed-types: unknown type(s) {bad}; valid: {', '.join(sorted(valid))}")
+
+
+def summary(result: Result, config_path: Path | None) -> str:
+    models = len({r.model.path for r in result.results})
+    where = f" -> {config_path}" if config_path else ""
+    return (
+        f"ort-reduced-build: {models} model(s), {result.converted} converted, {result.cached} cached, "
+        f"{len(result.failed)} failed, {result.config.op_count()} ops{where}"
+    )
+
+
+def report(result: Result) -> None:
+    for r in result.failed:
+        print(f"failed: {r.model.display} ({r.style}): {r.error}", file=sys.stderr)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)

@@ -1,0 +1,147 @@
+"""ONNX Runtime's dependency sources for air-gapped builds: deps.txt names -> FetchContent overrides + patches.
+
+ORT declares each dependency with FetchContent, under a name that is not always its ``cmake/deps.txt``
+name (``protobuf`` -> ``Protobuf``, ``eigen`` -> ``Eigen3``, ``json`` -> ``nlohmann_json``,
+``microsoft_gsl`` -> ``GSL``). ``FETCHCONTENT_SOURCE_DIR_<NAME>`` points FetchContent at a local tree;
+FetchContent then skips the download *and the patch step*, so the patches ORT applies after a
+download are applied here, each at most once (one that is already in is detected and skipped).
+The table below was checked against ORT 1.28's ``cmake/external/*.cmake``; a deps.txt name it lacks
+maps to itself with no patches, and a listed patch missing from the source tree is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BuildError
+
+__all__ = ["Dep", "PatchStep", "apply_patch", "deps_txt_names", "fetchcontent_defines", "patch_steps"]
+
+log = logging.getLogger("ort_reduced_build")
+
+
+@dataclass(frozen=True)
+class Dep:
+    """How ORT's CMake takes in one dependency."""
+
+    fetchcontent: str
+    """The name given to ``onnxruntime_fetchcontent_declare`` (its upper case names the override)."""
+    patches: tuple[str, ...] = ()
+    """Patches under ``cmake/patches/`` ORT applies on every target, in order."""
+    linux_patches: tuple[str, ...] = ()
+    """Patches ORT applies only when ``CMAKE_SYSTEM_NAME`` is ``Linux`` (not Android)."""
+
+
+DEPS: dict[str, Dep] = {
+    "abseil_cpp": Dep("abseil_cpp", ("abseil/absl_cuda_warnings.patch",)),
+    "date": Dep("date", ("date/date.patch",)),
+    "eigen": Dep("Eigen3", ("eigen/s390x-build.patch", "eigen/s390x-build-werror.patch")),
+    "flatbuffers": Dep("flatbuffers", ("flatbuffers/flatbuffers.patch",)),
+    "json": Dep("nlohmann_json"),
+    "microsoft_gsl": Dep("GSL", ("gsl/1213.patch",)),
+    "mp11": Dep("mp11"),
+    "onnx": Dep("onnx", ("onnx/onnx.patch",)),
+    "protobuf": Dep(
+        "Protobuf",
+        ("protobuf/protobuf_cmake.patch", "protobuf/protobuf_android_log.patch", "protobuf/protobuf_s390x.patch"),
+    ),
+    "pytorch_cpuinfo": Dep("pytorch_cpuinfo", linux_patches=("cpuinfo/fix_missing_sysfs_fallback.patch",)),
+    "re2": Dep("re2"),
+    "safeint": Dep("safeint"),
+}
+"""The dependencies of a minimal CPU build (unit tests off); others map to their own name."""
+
+_PROTOC = {
+    ("Linux", "x86_64"): "protoc_linux_x64",
+    ("Linux", "aarch64"): "protoc_linux_aarch64",
+    ("Darwin", "arm64"): "protoc_mac_universal",
+    ("Darwin", "x86_64"): "protoc_mac_universal",
+    ("Windows", "AMD64"): "protoc_win64",
+}
+"""The prebuilt protoc ORT fetches (as ``protoc_binary``) when cross-compiling, per host."""
+
+
+def deps_txt_names(ort_source: Path) -> list[str]:
+    """The dependency names in ORT's ``cmake/deps.txt`` (first ``;`` field of each non-comment line)."""
+    path = ort_source / "cmake" / "deps.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BuildError(f"{path}: cannot read ORT's dependency list: {exc.strerror}") from None
+    return [line.split(";", 1)[0].strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def fetchcontent_defines(ort_source: Path, deps_dir: Path) -> list[str]:
+    """``FETCHCONTENT_*`` defines that make ORT's CMake use the sources in ``deps_dir``, fully disconnected."""
+    known = deps_txt_names(ort_source)
+    host_protoc = _PROTOC.get((platform.system(), platform.machine()))
+    # NEVER: the dependency trees given are used, never whatever find_package() finds on this machine.
+    defines = ["FETCHCONTENT_FULLY_DISCONNECTED=ON", "FETCHCONTENT_TRY_FIND_PACKAGE_MODE=NEVER"]
+    for name in sorted(p.name for p in deps_dir.iterdir() if p.is_dir()):
+        if name not in known:
+            log.warning("%s: not a dependency in ORT's cmake/deps.txt; ignored", deps_dir / name)
+            continue
+        if name.startswith("protoc_"):
+            if name != host_protoc:
+                continue
+            fc_name = "protoc_binary"
+        else:
+            fc_name = DEPS[name].fetchcontent if name in DEPS else name
+        defines.append(f"FETCHCONTENT_SOURCE_DIR_{fc_name.upper()}={(deps_dir / name).resolve().as_posix()}")
+    missing = sorted(set(DEPS) - {p.name for p in deps_dir.iterdir()})
+    if missing:
+        log.warning("%s lacks %s: a disconnected build needs every one of them", deps_dir, ", ".join(missing))
+    return defines
+
+
+@dataclass(frozen=True)
+class PatchStep:
+    """One of ORT's patches for one dependency tree."""
+
+    directory: Path
+    patch: Path
+
+
+def patch_steps(ort_source: Path, deps_dir: Path, target_system: str) -> list[PatchStep]:
+    """The patches ORT would apply to the trees in ``deps_dir`` when building for ``target_system``."""
+    patches_dir = ort_source / "cmake" / "patches"
+    steps = []
+    for name, dep in sorted(DEPS.items()):
+        directory = deps_dir / name
+        if not directory.is_dir():
+            continue
+        names = dep.patches + (dep.linux_patches if target_system == "Linux" else ())
+        for rel in names:
+            patch = patches_dir / rel
+            if patch.is_file():
+                steps.append(PatchStep(directory, patch))
+            else:
+                log.info("%s: not in this ORT version; not applied to %s", patch, directory)
+    return steps
+
+
+def apply_patch(step: PatchStep) -> bool:
+    """Apply ``step`` unless it is already applied; True when it was applied now."""
+    base = ["patch", "-p1", "--binary", "--ignore-whitespace", "-f", "-s", "--no-backup-if-mismatch"]
+    base += ["-d", str(step.directory), "-i", str(step.patch)]
+    try:
+        if _quiet([*base, "-R", "--dry-run"]).returncode == 0:
+            return False
+        check = _quiet([*base, "-N", "--dry-run"])
+    except FileNotFoundError:
+        raise BuildError("the 'patch' program is needed to patch dependency sources (apt-get install patch)") from None
+    if check.returncode != 0:
+        tail = check.stdout.strip().splitlines()[-5:]
+        raise BuildError(f"{step.patch.name} does not apply to {step.directory}: " + " | ".join(tail))
+    done = _quiet([*base, "-N"])
+    if done.returncode != 0:
+        raise BuildError(f"{step.patch.name}: patching {step.directory} failed: {done.stdout.strip()[-400:]}")
+    return True
+
+
+def _quiet(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)

@@ -1,0 +1,405 @@
+"""The build stage: a minimal ONNX Runtime with only the kernels a config names.
+
+``compose`` is the one place that knows ORT's ``tools/ci_build/build.py`` flags: the CLI's ``build``
+verb and the CMake function ``ort_reduced_build_add_runtime`` (through the CLI) both come here. It
+picks the smallest legal set for the config:
+
+* ``--minimal_build [extended]`` and ``--include_ops_by_config CONFIG``;
+* ``--enable_reduced_operator_type_support`` when type reduction is on and the config has types;
+* ``--disable_ml_ops`` when no ``ai.onnx.ml`` op is needed; ``--disable_contrib_ops`` when no
+  ``com.microsoft*``/``com.ms.*`` op is needed and no ``--use_<EP>`` is asked for (EPs such as XNNPACK
+  and NNAPI need ORT's internal NHWC contrib ops);
+* ``--build_shared_lib --skip_tests`` plus ``onnxruntime_BUILD_UNIT_TESTS=OFF`` (``--skip_tests``
+  alone still builds the tests).
+
+``run`` skips build.py when the build directory holds a build of the same config *content* (comments
+ignored) and the same command: the stamp ``ort-reduced-build.json`` is keyed on their sha256.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+
+from . import _ortdeps
+from ._fileio import atomic_write
+from .config import OpsConfig, format_config, read_config
+from .errors import BuildError
+
+__all__ = [
+    "ANDROID_ABIS",
+    "APPLE_ARCHS",
+    "BUILD_CONFIG",
+    "MINIMAL_BUILDS",
+    "OWNED_FLAGS",
+    "AndroidTarget",
+    "AppleTarget",
+    "BuildRequest",
+    "BuildResult",
+    "Host",
+    "check_source",
+    "command",
+    "compose",
+    "default_cmake",
+    "describe",
+    "library_path",
+    "library_size",
+    "run",
+    "version_warning",
+]
+
+log = logging.getLogger("ort_reduced_build")
+
+BUILD_CONFIG = "MinSizeRel"
+MINIMAL_BUILDS = ("basic", "extended")
+ANDROID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
+APPLE_ARCHS = ("arm64", "arm64e", "x86_64")
+OWNED_FLAGS = ("--build_dir", "--config", "--include_ops_by_config", "--minimal_build", "--update", "--build")
+"""build.py flags ``compose`` sets; extra arguments may not repeat them."""
+STAMP = "ort-reduced-build.json"
+ML_DOMAIN = "ai.onnx.ml"
+
+
+@dataclass(frozen=True)
+class AndroidTarget:
+    """Cross-compile for Android (build.py ``--android``; it needs both the NDK and the SDK)."""
+
+    ndk: Path
+    sdk: Path
+    abi: str = "arm64-v8a"
+    api: int = 27
+    """Minimum API level (build.py's default is 27)."""
+    cpp_shared: bool = False
+    """Link libc++ as a shared library (``ANDROID_STL=c++_shared``) instead of statically."""
+
+
+@dataclass(frozen=True)
+class AppleTarget:
+    """Cross-compile for iOS (build.py ``--ios``; macOS host with Xcode only)."""
+
+    deploy_target: str
+    sysroot: str = "iphoneos"
+    """SDK name or path: ``iphoneos`` or ``iphonesimulator``."""
+    arch: str = "arm64"
+
+
+@dataclass(frozen=True)
+class Host:
+    """The machine build.py runs on (its flags differ per host OS)."""
+
+    system: str = field(default_factory=platform.system)
+    root: bool = field(default_factory=lambda: hasattr(os, "geteuid") and os.geteuid() == 0)
+    ninja: bool = field(default_factory=lambda: shutil.which("ninja") is not None)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One minimal ORT build; the shells build it from flags or CMake variables."""
+
+    ort_source: Path
+    config: Path
+    build_dir: Path
+    minimal_build: str = "basic"
+    """basic: ORT-format models, no runtime optimizations; extended: also runtime optimizations and
+    kernel compilation for EPs (needed for the Runtime optimization style, NNAPI, CoreML, XNNPACK)."""
+    type_reduction: bool = True
+    """Keep only the types the config lists per op (when it lists any)."""
+    deps_dir: Path | None = None
+    """ORT's dependency sources, one directory per ``cmake/deps.txt`` name (air-gapped builds)."""
+    android: AndroidTarget | None = None
+    apple: AppleTarget | None = None
+    compiler_launchers: tuple[tuple[str, str], ...] = ()
+    """``(LANG, tool)`` pairs, e.g. ``("CXX", "ccache")``: ``CMAKE_<LANG>_COMPILER_LAUNCHER``."""
+    cmake: Path | None = None
+    """The CMake build.py runs (ORT needs a recent one); None: ``cmake`` on PATH."""
+    jobs: int | None = None
+    """Parallel compile jobs; None: all CPUs."""
+    extra_args: tuple[str, ...] = ()
+    """More build.py arguments; ``--cmake_extra_defines`` values are merged with ours."""
+    python: str = sys.executable
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``run`` did and the library it left."""
+
+    command: tuple[str, ...]
+    library: Path
+    size: int
+    previous_size: int | None
+    """The library's size after the build before this one in the same directory (None: first)."""
+    up_to_date: bool
+    """True when nothing was built: the stamp matched."""
+    patched: tuple[str, ...] = ()
+
+
+def check_source(ort_source: Path) -> str:
+    """The ORT version in ``VERSION_NUMBER`` ("" if absent); raises unless ``ort_source`` is an ORT tree."""
+    script = ort_source / "tools" / "ci_build" / "build.py"
+    if not script.is_file():
+        raise BuildError(f"{ort_source}: not an ONNX Runtime source tree (no tools/ci_build/build.py)")
+    try:
+        return (ort_source / "VERSION_NUMBER").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def version_warning(source_version: str) -> str | None:
+    """A warning when the ORT sources differ (major.minor) from the onnxruntime that converted the models."""
+    try:
+        converter = metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        return None
+    if not source_version or _minor(source_version) == _minor(converter):
+        return None
+    return (
+        f"ONNX Runtime sources are {source_version} but models are converted with onnxruntime {converter}: "
+        f"kernel opsets in the config may not match; convert with onnxruntime=={_minor(source_version)}.*"
+    )
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def compose(request: BuildRequest, config: OpsConfig, host: Host | None = None) -> list[str]:
+    """build.py's command line for ``request`` and the parsed ``config``."""
+    host = host or Host()
+    extra, user_defines = _split_defines(request.extra_args)
+    argv = [request.python, str(request.ort_source / "tools" / "ci_build" / "build.py")]
+    argv += ["--build_dir", str(request.build_dir), "--config", BUILD_CONFIG, "--update", "--build"]
+    argv += ["--minimal_build", *(["extended"] if request.minimal_build == "extended" else [])]
+    argv += ["--include_ops_by_config", str(request.config)]
+    if request.type_reduction and (config.types or config.globally_allowed_types is not None):
+        argv.append("--enable_reduced_operator_type_support")
+    argv += _op_flags(config, extra)
+    argv += ["--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error"]
+    argv += ["--parallel", *([str(request.jobs)] if request.jobs else [])]
+    if request.cmake is not None:
+        argv += ["--cmake_path", str(request.cmake)]
+    if request.apple is None and host.ninja and "--cmake_generator" not in extra:
+        argv += ["--cmake_generator", "Ninja"]
+    if host.system == "Linux" and host.root:
+        argv.append("--allow_running_as_root")  # build.py refuses root otherwise (containers, CI)
+    argv += _target_flags(request)
+    argv += extra
+    defines = ["onnxruntime_BUILD_UNIT_TESTS=OFF"]
+    defines += [f"CMAKE_{lang}_COMPILER_LAUNCHER={tool}" for lang, tool in request.compiler_launchers]
+    if request.deps_dir is not None:
+        defines += _ortdeps.fetchcontent_defines(request.ort_source, request.deps_dir)
+    return [*argv, "--cmake_extra_defines", *defines, *user_defines]
+
+
+def _op_flags(config: OpsConfig, extra: Sequence[str]) -> list[str]:
+    if config.all_ops_if_empty and not config.ops:
+        return []
+    domains = set(config.ops)
+    flags = []
+    if ML_DOMAIN not in domains and "--disable_ml_ops" not in extra:
+        flags.append("--disable_ml_ops")
+    contrib = any(d.startswith(("com.microsoft", "com.ms.")) for d in domains)
+    uses_ep = any(a.startswith("--use_") for a in extra)
+    if not contrib and not uses_ep and "--disable_contrib_ops" not in extra:
+        flags.append("--disable_contrib_ops")
+    return flags
+
+
+def _target_flags(request: BuildRequest) -> list[str]:
+    if request.android is not None:
+        a = request.android
+        flags = ["--android", "--android_ndk_path", str(a.ndk), "--android_sdk_path", str(a.sdk)]
+        flags += ["--android_abi", a.abi, "--android_api", str(a.api)]
+        return [*flags, "--android_cpp_shared"] if a.cpp_shared else flags
+    if request.apple is not None:
+        i = request.apple
+        # build.py requires the Xcode generator for iOS.
+        flags = ["--ios", "--use_xcode", "--apple_sysroot", i.sysroot, "--osx_arch", i.arch]
+        return [*flags, "--apple_deploy_target", i.deploy_target]
+    return []
+
+
+def _split_defines(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Pull ``--cmake_extra_defines`` values out: build.py versions before 1.2x keep only the last such flag."""
+    rest: list[str] = []
+    defines: list[str] = []
+    taking = False
+    for arg in args:
+        if arg == "--cmake_extra_defines":
+            taking = True
+        elif taking and not arg.startswith("--"):
+            defines.append(arg)
+        else:
+            taking = False
+            rest.append(arg)
+    return rest, defines
+
+
+def library_path(request: BuildRequest, host: Host | None = None) -> Path:
+    """Where build.py leaves the shared library for ``request``."""
+    system = (host or Host()).system
+    out = request.build_dir / BUILD_CONFIG
+    if request.apple is not None:
+        sdk = "iphonesimulator" if "simulator" in Path(request.apple.sysroot).name.lower() else "iphoneos"
+        products = out / f"{BUILD_CONFIG}-{sdk}"  # the Xcode generator's per-SDK output directory
+        if "--build_apple_framework" in request.extra_args:
+            return products / "onnxruntime.framework" / "onnxruntime"
+        return products / "libonnxruntime.dylib"
+    if request.android is not None or system not in ("Darwin", "Windows"):
+        return out / "libonnxruntime.so"
+    if system == "Darwin":
+        return out / "libonnxruntime.dylib"
+    return out / BUILD_CONFIG / "onnxruntime.dll"
+
+
+def describe(request: BuildRequest, host: Host | None = None) -> dict[str, object]:
+    """What a CMake consumer needs at configure time: library, headers, version, warnings (no config read)."""
+    version = check_source(request.ort_source)
+    warning = version_warning(version)
+    return {
+        "library": library_path(request, host).as_posix(),
+        "include_dirs": [(request.ort_source / "include" / "onnxruntime" / "core" / "session").as_posix()],
+        "ort_version": version,
+        "warnings": [warning] if warning else [],
+    }
+
+
+def library_size(path: Path) -> int:
+    """Bytes of a library file, or of the library a build directory's stamp records."""
+    if path.is_dir():
+        try:
+            return int(json.loads((path / STAMP).read_text())["library_bytes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise BuildError(f"{path}: no ort-reduced-build build here ({STAMP} missing or unreadable)") from None
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise BuildError(f"{path}: cannot read library size: {exc.strerror}") from None
+
+
+def default_cmake() -> Path | None:
+    """The ``cmake`` beside this Python (``pip install cmake`` in the same environment), if any."""
+    candidate = Path(sys.executable).parent / ("cmake.exe" if os.name == "nt" else "cmake")
+    return candidate if candidate.is_file() else None
+
+
+def command(request: BuildRequest, host: Host | None = None) -> list[str]:
+    """The build.py command ``run`` would issue (``--dry-run``)."""
+    check_source(request.ort_source)
+    return compose(_resolved(request), read_config(request.config), host)
+
+
+def _resolved(request: BuildRequest) -> BuildRequest:
+    if request.cmake is None and (cmake := default_cmake()) is not None:
+        return replace(request, cmake=cmake)
+    return request
+
+
+def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, host: Host | None = None) -> BuildResult:
+    """Build unless the stamp says this config content and command were built; raises ``BuildError``."""
+    host = host or Host()
+    source_version = check_source(request.ort_source)
+    request = _resolved(request)
+    config = read_config(request.config)
+    argv = compose(request, config, host)
+    if (warning := version_warning(source_version)) is not None:
+        log.warning("warning: %s", warning)
+    if request.apple is not None and host.system != "Darwin":
+        raise BuildError("iOS builds run on a macOS host with Xcode (build.py has no --ios elsewhere)")
+    library = library_path(request, host)
+    key = _key(config, argv)
+    previous = _read_stamp(request.build_dir)
+    if previous.get("key") == key and library.is_file():
+        log.info("up to date: %s (config content and command unchanged)", library)
+        size = library.stat().st_size
+        return BuildResult(tuple(argv), library, size, previous.get("previous_bytes"), up_to_date=True)
+    _check_cmake(request)
+    patched = _patch_deps(request)
+    _execute(argv, on_output)
+    if not library.is_file():
+        raise BuildError(f"build.py finished but {library} is missing")
+    size = library.stat().st_size
+    before = previous.get("library_bytes")
+    stamp = {"key": key, "library": str(library), "library_bytes": size, "previous_bytes": before}
+    atomic_write(request.build_dir / STAMP, json.dumps(stamp, indent=1).encode())
+    return BuildResult(tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched))
+
+
+def _key(config: OpsConfig, argv: Sequence[str]) -> str:
+    # Comments (the model list) do not change the kernels: only the formatted content counts.
+    material = {"config": format_config(config), "command": list(argv[1:])}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _read_stamp(build_dir: Path) -> dict[str, object]:
+    try:
+        data = json.loads((build_dir / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _check_cmake(request: BuildRequest) -> None:
+    """Fail early, with the fix, when the CMake build.py would run is older than ORT requires."""
+    if request.cmake is not None and not request.cmake.is_file():
+        raise BuildError(f"{request.cmake}: no such CMake (--cmake / ORT_REDUCED_BUILD_CMAKE)")
+    try:
+        text = (request.ort_source / "cmake" / "CMakeLists.txt").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # build.py reports a broken tree better than we can
+    match = re.search(r"cmake_minimum_required\s*\(\s*VERSION\s+([0-9.]+)", text)
+    cmake = str(request.cmake) if request.cmake else shutil.which("cmake")
+    if match is None or cmake is None:
+        return
+    try:
+        out = subprocess.run([cmake, "--version"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return
+    found = re.search(r"version\s+([0-9.]+)", out)
+    need = tuple(int(p) for p in match.group(1).split("."))
+    if found and tuple(int(p) for p in found.group(1).split(".")[: len(need)]) < need:
+        raise BuildError(
+            f"{cmake} is CMake {found.group(1)}; ONNX Runtime needs {match.group(1)} or newer: "
+            "pip install cmake in this environment, or pass --cmake (ORT_REDUCED_BUILD_CMAKE in CMake)"
+        )
+
+
+def _patch_deps(request: BuildRequest) -> list[str]:
+    if request.deps_dir is None:
+        return []
+    system = "Android" if request.android else "iOS" if request.apple else platform.system()
+    applied = []
+    for step in _ortdeps.patch_steps(request.ort_source, request.deps_dir, system):
+        if _ortdeps.apply_patch(step):
+            applied.append(f"{step.patch.name} -> {step.directory}")
+            log.info("patched %s with %s", step.directory, step.patch.name)
+    return applied
+
+
+def _execute(argv: list[str], on_output: Callable[[str], None] | None) -> None:
+    tail: collections.deque[str] = collections.deque(maxlen=40)
+    log.info("running %s", " ".join(argv))
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    except OSError as exc:
+        raise BuildError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    assert proc.stdout is not None
+    with proc:
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            if on_output is not None:
+                on_output(line.rstrip("\n"))
+    if proc.returncode != 0:
+        output = "\n".join(tail)
+        raise BuildError(f"build.py failed with exit code {proc.returncode}\ncommand: {' '.join(argv)}\n{output}")

@@ -1,0 +1,284 @@
+"""The build stage: build.py flags chosen from the config, cross-compiling flags, dependency overrides and
+patches, the content-hash rebuild rule and the size report. No ONNX Runtime is built here: the tree
+in ``stub_ort`` has a build.py that refuses to run, and ``run`` gets a stand-in for the subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from ort_reduced_build import build
+from ort_reduced_build._ortdeps import PatchStep, apply_patch, fetchcontent_defines, patch_steps
+from ort_reduced_build.build import AndroidTarget, AppleTarget, BuildRequest, Host
+from ort_reduced_build.cli import main
+from ort_reduced_build.config import parse_config
+from ort_reduced_build.errors import BuildError
+
+LINUX = Host(system="Linux", root=False, ninja=False)
+TYPED = parse_config('ai.onnx;13;Add{"inputs": {"0": ["float"]}},Relu\n')
+
+
+@pytest.fixture
+def stub_ort(tmp_path: Path) -> Path:
+    """A directory shaped like an ORT source tree whose build.py cannot build anything."""
+    ort = tmp_path / "ort"
+    (ort / "tools" / "ci_build").mkdir(parents=True)
+    (ort / "tools" / "ci_build" / "build.py").write_text('raise SystemExit("stub ORT tree: builds nothing")\n')
+    (ort / "cmake" / "patches" / "date").mkdir(parents=True)
+    (ort / "cmake" / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.5)\n")
+    (ort / "cmake" / "deps.txt").write_text(
+        "#Name;Url;SHA1\nabseil_cpp;https://x/a.zip;0\ndate;https://x/d.zip;0\neigen;https://x/e.zip;0\n"
+        "protoc_linux_x64;https://x/p.zip;0\nfp16;https://x/f.zip;0\n"
+    )
+    (ort / "VERSION_NUMBER").write_text("1.28.0\n")
+    return ort
+
+
+def request(stub_ort: Path, **kw: object) -> BuildRequest:
+    config = stub_ort.parent / "ops.config"
+    if not config.exists():
+        config.write_text('ai.onnx;13;Add{"inputs": {"0": ["float"]}},Relu\n')
+    return BuildRequest(stub_ort, config, stub_ort.parent / "b", python="py", **kw)  # type: ignore[arg-type]
+
+
+def test_compose_smallest_flags_for_a_typed_onnx_only_config(stub_ort: Path) -> None:
+    req = request(stub_ort, jobs=2)
+    assert build.compose(req, TYPED, LINUX) == [
+        "py", f"{stub_ort}/tools/ci_build/build.py",
+        "--build_dir", str(req.build_dir), "--config", "MinSizeRel", "--update", "--build",
+        "--minimal_build", "--include_ops_by_config", str(req.config),
+        "--enable_reduced_operator_type_support", "--disable_ml_ops", "--disable_contrib_ops",
+        "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
+        "--parallel", "2",
+        "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "dropped"),
+    [
+        ("ai.onnx.ml;1;Scaler\n", ["--disable_contrib_ops"], ["--disable_ml_ops", "--enable_reduced"]),
+        ("com.microsoft;1;FusedConv\n", ["--disable_ml_ops"], ["--disable_contrib_ops"]),
+        ("com.microsoft.nchwc;1;Conv\n", [], ["--disable_contrib_ops"]),
+        ("!globally_allowed_types;float\nai.onnx;13;Add\n", ["--enable_reduced_operator_type_support"], []),
+        ("!no_ops_specified_means_all_ops_are_required\n", [], ["--disable_ml_ops", "--disable_contrib_ops"]),
+    ],
+)
+def test_compose_keeps_what_the_config_needs(stub_ort: Path, text: str, kept: list[str], dropped: list[str]) -> None:
+    argv = build.compose(request(stub_ort), parse_config(text), LINUX)
+    for flag in kept:
+        assert flag in argv
+    for flag in dropped:
+        assert not any(a.startswith(flag) for a in argv)
+
+
+def test_compose_options_extra_args_and_host(stub_ort: Path) -> None:
+    req = request(
+        stub_ort,
+        minimal_build="extended",
+        type_reduction=False,
+        compiler_launchers=(("C", "ccache"), ("CXX", "ccache")),
+        cmake=Path("/opt/cmake/bin/cmake"),
+        extra_args=("--use_xnnpack", "--cmake_extra_defines", "A=1", "B=2", "--disable_rtti"),
+    )
+    argv = build.compose(req, TYPED, Host(system="Linux", root=True, ninja=True))
+    assert argv[argv.index("--minimal_build") + 1] == "extended"
+    assert "--enable_reduced_operator_type_support" not in argv
+    assert "--disable_contrib_ops" not in argv  # XNNPACK needs ORT's internal NHWC contrib ops
+    assert argv[argv.index("--cmake_path") + 1] == "/opt/cmake/bin/cmake"
+    assert {"--cmake_generator", "Ninja", "--allow_running_as_root", "--use_xnnpack", "--disable_rtti"} <= set(argv)
+    assert argv.count("--cmake_extra_defines") == 1  # old build.py versions keep only the last one
+    assert argv[argv.index("--cmake_extra_defines") :] == [
+        "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
+        "CMAKE_C_COMPILER_LAUNCHER=ccache", "CMAKE_CXX_COMPILER_LAUNCHER=ccache", "A=1", "B=2",
+    ]  # fmt: skip
+
+
+def test_compose_android_and_ios(stub_ort: Path, tmp_path: Path) -> None:
+    android = AndroidTarget(tmp_path / "ndk", tmp_path / "sdk", "armeabi-v7a", 24, cpp_shared=True)
+    argv = build.compose(request(stub_ort, android=android), TYPED, LINUX)
+    start = argv.index("--android")
+    assert argv[start : start + 10] == [
+        "--android", "--android_ndk_path", str(tmp_path / "ndk"), "--android_sdk_path", str(tmp_path / "sdk"),
+        "--android_abi", "armeabi-v7a", "--android_api", "24", "--android_cpp_shared",
+    ]  # fmt: skip
+    ios = AppleTarget("15.1", "iphonesimulator", "x86_64")
+    argv = build.compose(request(stub_ort, apple=ios), TYPED, Host(system="Darwin", root=False, ninja=True))
+    start = argv.index("--ios")
+    assert argv[start : start + 8] == [
+        "--ios", "--use_xcode", "--apple_sysroot", "iphonesimulator", "--osx_arch", "x86_64",
+        "--apple_deploy_target", "15.1",
+    ]  # fmt: skip
+    assert "--cmake_generator" not in argv  # iOS: Xcode, not Ninja
+
+
+def test_library_path_per_target(stub_ort: Path, tmp_path: Path) -> None:
+    out = stub_ort.parent / "b" / "MinSizeRel"
+    assert build.library_path(request(stub_ort), LINUX) == out / "libonnxruntime.so"
+    assert build.library_path(request(stub_ort), Host("Darwin", False, True)) == out / "libonnxruntime.dylib"
+    ios = request(stub_ort, apple=AppleTarget("15.1"))
+    assert build.library_path(ios, LINUX) == out / "MinSizeRel-iphoneos" / "libonnxruntime.dylib"
+    android = request(stub_ort, android=AndroidTarget(tmp_path, tmp_path))
+    assert build.library_path(android, Host("Darwin", False, True)) == out / "libonnxruntime.so"
+
+
+def test_deps_dir_maps_deps_txt_names_to_fetchcontent(
+    stub_ort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    deps = tmp_path / "deps"
+    for name in ("abseil_cpp", "eigen", "fp16", "protoc_linux_x64", "not_a_dep"):
+        (deps / name).mkdir(parents=True)
+    assert fetchcontent_defines(stub_ort, deps) == [
+        "FETCHCONTENT_FULLY_DISCONNECTED=ON",
+        "FETCHCONTENT_TRY_FIND_PACKAGE_MODE=NEVER",
+        f"FETCHCONTENT_SOURCE_DIR_ABSEIL_CPP={deps.as_posix()}/abseil_cpp",
+        f"FETCHCONTENT_SOURCE_DIR_EIGEN3={deps.as_posix()}/eigen",
+        f"FETCHCONTENT_SOURCE_DIR_FP16={deps.as_posix()}/fp16",
+        f"FETCHCONTENT_SOURCE_DIR_PROTOC_BINARY={deps.as_posix()}/protoc_linux_x64",
+    ]
+    assert "not_a_dep: not a dependency" in caplog.text
+    assert "lacks date, flatbuffers" in caplog.text
+
+
+def test_patches_apply_once(stub_ort: Path, tmp_path: Path) -> None:
+    date = tmp_path / "deps" / "date"
+    (date / "include").mkdir(parents=True)
+    (date / "include" / "date.h").write_text("int a;\nint b;\n")
+    (stub_ort / "cmake" / "patches" / "date" / "date.patch").write_text(
+        "--- a/include/date.h\n+++ b/include/date.h\n@@ -1,2 +1,2 @@\n int a;\n-int b;\n+int patched;\n"
+    )
+    steps = patch_steps(stub_ort, tmp_path / "deps", "Linux")
+    assert steps == [PatchStep(date, stub_ort / "cmake" / "patches" / "date" / "date.patch")]
+    assert apply_patch(steps[0]) is True
+    assert apply_patch(steps[0]) is False  # already in: left alone
+    assert (date / "include" / "date.h").read_text() == "int a;\nint patched;\n"
+    (date / "include" / "date.h").write_text("something else\n")
+    with pytest.raises(BuildError, match=r"date.patch does not apply to .*date"):
+        apply_patch(steps[0])
+
+
+def test_check_source_and_version_warning(stub_ort: Path, tmp_path: Path) -> None:
+    assert build.check_source(stub_ort) == "1.28.0"
+    with pytest.raises(BuildError, match="not an ONNX Runtime source tree"):
+        build.check_source(tmp_path / "empty")
+    from importlib.metadata import version
+
+    installed = version("onnxruntime")
+    assert build.version_warning(installed) is None
+    warning = build.version_warning("0.1.0")
+    assert warning is not None
+    assert f"onnxruntime {installed}" in warning
+    assert "onnxruntime==0.1.*" in warning
+
+
+def test_run_rebuilds_only_when_config_content_or_command_changes(
+    stub_ort: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs: list[list[str]] = []
+    sizes = iter([3000, 2000, 2500])
+
+    def fake_build_py(argv: list[str], _on_output: object) -> None:
+        runs.append(argv)
+        lib = Path(argv[argv.index("--build_dir") + 1]) / "MinSizeRel" / "libonnxruntime.so"
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        lib.write_bytes(b"\0" * next(sizes))
+
+    monkeypatch.setattr(build, "_execute", fake_build_py)
+    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    req = request(stub_ort)
+    first = build.run(req, host=LINUX)
+    assert (len(runs), first.up_to_date, first.size, first.previous_size) == (1, False, 3000, None)
+
+    # Same content, new comments and a new mtime: no build.
+    req.config.write_text('# models: a, b, c\nai.onnx;13;Relu,Add{"inputs": {"0": ["float"]}}\n')
+    again = build.run(req, host=LINUX)
+    assert (len(runs), again.up_to_date, again.size) == (1, True, 3000)
+
+    req.config.write_text("ai.onnx;13;Relu\n")  # content changed: rebuild
+    second = build.run(req, host=LINUX)
+    assert (len(runs), second.up_to_date, second.size, second.previous_size) == (2, False, 2000, 3000)
+
+    third = build.run(request(stub_ort, minimal_build="extended"), host=LINUX)  # command changed
+    assert (len(runs), third.previous_size) == (3, 2000)
+    stamp = json.loads((req.build_dir / "ort-reduced-build.json").read_text())
+    assert stamp["library_bytes"] == 2500
+
+
+def test_run_reports_build_py_failure(stub_ort: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    req = request(stub_ort)
+    req = BuildRequest(req.ort_source, req.config, req.build_dir, python=sys.executable)
+    lines: list[str] = []
+    with pytest.raises(BuildError) as info:
+        build.run(req, lines.append, host=LINUX)
+    message = str(info.value)
+    assert "exit code 1" in message
+    assert "command: " in message
+    assert "stub ORT tree: builds nothing" in message
+    assert lines == ["stub ORT tree: builds nothing"]
+
+
+def test_run_refuses_old_cmake(stub_ort: Path, tmp_path: Path) -> None:
+    (stub_ort / "cmake" / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 99.1)\n")
+    fake = tmp_path / "cmake"
+    fake.write_text("#!/bin/sh\necho 'cmake version 3.25.1'\n")
+    fake.chmod(0o755)
+    with pytest.raises(BuildError, match=r"CMake 3.25.1; ONNX Runtime needs 99.1 or newer"):
+        build.run(request(stub_ort, cmake=fake), host=LINUX)
+    with pytest.raises(BuildError, match=r"no such CMake \(--cmake / ORT_REDUCED_BUILD_CMAKE\)"):
+        build.run(request(stub_ort, cmake=tmp_path / "missing"), host=LINUX)
+
+
+def test_cli_build_dry_run_describe_and_errors(
+    stub_ort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "ops.config"
+    config.write_text("ai.onnx.ml;1;Scaler\n")
+    base = ["build", "--ort-source", str(stub_ort), "--config", str(config), "--build-dir", str(tmp_path / "b")]
+    assert main([*base, "--dry-run", "--compiler-launcher", "sccache", "--", "--use_nnapi"]) == 0
+    argv = capsys.readouterr().out.split()
+    assert argv[1] == f"{stub_ort}/tools/ci_build/build.py"
+    assert "--disable_ml_ops" not in argv
+    assert argv[-3:] == ["onnxruntime_BUILD_UNIT_TESTS=OFF", "CMAKE_C_COMPILER_LAUNCHER=sccache",
+                         "CMAKE_CXX_COMPILER_LAUNCHER=sccache"]  # fmt: skip
+    assert "--use_nnapi" in argv
+
+    assert main([*base, "--describe", "--android", "--android-ndk", str(tmp_path), "--android-sdk", str(tmp_path)]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["library"] == f"{(tmp_path / 'b').as_posix()}/MinSizeRel/libonnxruntime.so"
+    assert described["include_dirs"] == [f"{stub_ort.as_posix()}/include/onnxruntime/core/session"]
+
+    assert main([*base, "--dry-run", "--", "--minimal_build"]) == 1
+    assert "--minimal_build are set by ort-reduced-build" in capsys.readouterr().err
+    assert main([*base, "--dry-run", "--ios"]) == 1
+    assert "--ios needs --apple-deploy-target" in capsys.readouterr().err
+    assert main([*base, "--dry-run", "--android", "--android-ndk", str(tmp_path), "--android-sdk", ""]) == 1
+    assert "--android needs --android-sdk" in capsys.readouterr().err
+    assert main(["build", "--ort-source", str(tmp_path), "--config", str(config), "--dry-run"]) == 1
+    assert "not an ONNX Runtime source tree" in capsys.readouterr().err
+
+
+def test_size_report(tmp_path: Path) -> None:
+    from ort_reduced_build._cli_build import _size_report
+
+    lib = tmp_path / "libonnxruntime.so"
+    result = build.BuildResult(("py",), lib, 1_500_000, 2_000_000, up_to_date=False)
+    baseline = tmp_path / "full.so"
+    baseline.write_bytes(b"\0" * 3_000_000)
+    assert _size_report(result, (baseline, build.library_size(baseline))) == [
+        f"{lib}: 1,500,000 bytes (built)",
+        "  -500,000 bytes (-25.0%) against the previous build (2,000,000 bytes)",
+        f"  -1,500,000 bytes (-50.0%) against {baseline} (3,000,000 bytes)",
+    ]
+    (tmp_path / "ort-reduced-build.json").write_text('{"library_bytes": 1234}')
+    assert build.library_size(tmp_path) == 1234  # a build directory: its stamp
+    (tmp_path / "b").mkdir()
+    with pytest.raises(BuildError, match="no ort-reduced-build build here"):
+        build.library_size(tmp_path / "b")
+    with pytest.raises(BuildError, match="cannot read library size"):
+        build.library_size(tmp_path / "missing.so")
