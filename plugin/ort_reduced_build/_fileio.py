@@ -2,30 +2,78 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["atomic_copy", "atomic_link_or_copy", "atomic_write", "file_digest"]
+__all__ = [
+    "TEMP_MARK",
+    "atomic_copy",
+    "atomic_link_or_copy",
+    "atomic_write",
+    "file_digest",
+    "open_regular",
+    "sweep_stale_temps",
+]
 
 _CHUNK = 1 << 20
+TEMP_MARK = ".ortrb-"
+"""In the name of every temp file we create beside an output: ``.<name>.ortrb-XXXX.tmp`` / ``.link``."""
+STALE_AFTER_S = 120.0
+"""A temp file this old (by ctime) belongs to a killed run: writers rename theirs within moments."""
+
+
+def open_regular(path: Path) -> int:
+    """An fd open for reading ``path``; ``OSError`` unless it is a regular file (a FIFO would block)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"not a regular file ({_kind(mode)})", str(path))
+    return fd
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "a device")
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, streamed."""
+    """sha256 of a regular file's bytes, streamed."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with os.fdopen(open_regular(path), "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
+def sweep_stale_temps(directory: Path) -> None:
+    """Remove the temp files (``.*.ortrb-*.tmp`` / ``.link``) that a killed run left in ``directory``."""
+    now = time.time()
+    try:
+        paths = [p for p in directory.iterdir() if p.name.startswith(".") and TEMP_MARK in p.name]
+    except OSError:
+        return
+    for path in paths:
+        if not path.name.endswith((".tmp", ".link")):
+            continue
+        try:
+            st = path.lstat()
+            if stat.S_ISREG(st.st_mode) and now - st.st_ctime > STALE_AFTER_S:
+                path.unlink()
+        except OSError:
+            pass
+
+
 def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
     """Replace ``path`` with ``data``; readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -38,7 +86,7 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
 def atomic_copy(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` through a temp file in ``dst``'s directory."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}{TEMP_MARK}", suffix=".tmp")
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
@@ -59,7 +107,7 @@ def atomic_link_or_copy(src: Path, dst: Path) -> None:
     except OSError:
         pass
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link")
+    tmp = dst.with_name(f".{dst.name}{TEMP_MARK}{os.getpid()}.link")
     try:
         tmp.unlink(missing_ok=True)
         os.link(src, tmp)
