@@ -53,21 +53,42 @@ def file_digest(path: Path) -> str:
 
 
 def sweep_stale_temps(directory: Path) -> None:
-    """Remove the temp files (``.*.ortrb-*.tmp`` / ``.link``) that a killed run left in ``directory``."""
+    """Remove the temp files a killed run left in ``directory`` (``.*.ortrb-*.tmp`` and ``.link``).
+
+    A ``.tmp`` is stale once its mtime is ``STALE_AFTER_S`` old (writers rename theirs at once); a
+    ``.link`` shares the cache file's mtime, so it is stale once the process named in it is gone.
+    """
     now = time.time()
     try:
         paths = [p for p in directory.iterdir() if p.name.startswith(".") and TEMP_MARK in p.name]
     except OSError:
         return
     for path in paths:
-        if not path.name.endswith((".tmp", ".link")):
-            continue
         try:
             st = path.lstat()
-            if stat.S_ISREG(st.st_mode) and now - st.st_ctime > STALE_AFTER_S:
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if path.name.endswith(".tmp"):
+                stale = now - st.st_mtime > STALE_AFTER_S
+            elif path.name.endswith(".link"):
+                pid = path.name.removesuffix(".link").rsplit(TEMP_MARK, 1)[1]
+                stale = now - st.st_ctime > 24 * 3600 or (pid.isdigit() and not _alive(int(pid)))
+            else:
+                continue
+            if stale:
                 path.unlink()
         except OSError:
             pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
 
 
 def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
@@ -116,6 +137,10 @@ def atomic_link_or_copy(src: Path, dst: Path) -> None:
         return
     try:
         tmp.replace(dst)
+        # rename(2) does nothing when both names are links of one file (a concurrent run linked it first)
+        tmp.unlink(missing_ok=True)
+    except FileNotFoundError:  # swept by a run that took us for dead (another pid namespace): copy instead
+        atomic_copy(src, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -33,14 +33,15 @@ class Scratch:
     """This process's run directory under ``tmp``; created on first use, removed by ``close``."""
 
     def __init__(self, tmp: Path) -> None:
+        """Sweep ``tmp`` of dead runs' leftovers (a ``listdir``, and a lock probe per run dir)."""
         self.tmp = tmp
         self._path: Path | None = None
         self._fd: int | None = None
+        sweep(tmp)
 
     @property
     def path(self) -> Path:
         if self._path is None:
-            sweep(self.tmp)
             path = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=self.tmp))
             if fcntl is not None:
                 self._fd = os.open(path, os.O_RDONLY)
