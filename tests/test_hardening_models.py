@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import onnxruntime as ort
@@ -121,3 +122,31 @@ def test_a_bad_ort_among_good_models_is_reported_by_name(project: Path, cli) -> 
         "error: models/ort_op_with_semicolon.ort: invalid operator or domain name 'R;lu'"
     ], r.stderr
     assert not (project / "c.config").exists()
+
+
+def test_corrupted_ort_files_raise_only_analyze_errors(tmp_path: Path) -> None:
+    """A deterministic little fuzz of real .ort files (the atheris target in tests/fuzz/ goes further):
+    every single-byte corruption and truncation ends in a result or an AnalyzeError, in bounded time."""
+    from ort_reduced_build.analyze import saved_runtime_optimizations
+
+    source = write(tmp_path / "cnn.onnx", modelgen.cnn((4,), 8).SerializeToString())
+    seed = tmp_path / "seed.ort"
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(seed)
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    so.add_session_config_entry("optimization.minimal_build_optimizations", "save")  # runtime records too
+    ort.InferenceSession(str(source), so, providers=["CPUExecutionProvider"])
+    data = seed.read_bytes()
+    rng = random.Random(3)
+    path = tmp_path / "corrupt.ort"
+    variants = [data[:n] for n in rng.sample(range(len(data)), 40)]
+    for pos in rng.sample(range(len(data)), 160):
+        variants.append(data[:pos] + bytes([rng.choice([0x00, 0x7F, 0x80, 0xFF])]) + data[pos + 1 :])
+    for variant in variants:
+        path.write_bytes(variant)
+        for read in (analyze_ort, saved_runtime_optimizations):
+            try:
+                read(path)
+            except AnalyzeError as exc:
+                assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
