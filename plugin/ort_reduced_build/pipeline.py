@@ -101,8 +101,8 @@ def run(request: Request) -> Result:
     results: list[ModelResult] = []
     entries: dict[tuple[Path, str], CacheEntry] = {}
     keys: dict[ConvertTask, tuple[Model, str]] = {}
+    # Per key in flight: the other (model, style) pairs with that key, served by its one conversion.
     followers: dict[str, list[tuple[Model, str]]] = {}
-    """Per key in flight: the other (model, style) pairs with that key, served by its one conversion."""
     try:
         # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
         tasks = _plan(request, cache, results, entries, keys, followers)
