@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from onnxruntime.tools.ort_format_model.operator_type_usage_processors import (
+    DefaultTypeUsageProcessor,
+    _create_operator_type_usage_processors,
+)
+from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
 from onnxruntime.tools.reduced_build_config_parser import parse_config as ort_parse_config
 from ort_reduced_build.config import OpsConfig, TypeUsage, format_config, merge, parse_config
 from ort_reduced_build.errors import ConfigError
@@ -67,6 +73,7 @@ def test_multi_opset_lines_and_custom_type_info() -> None:
         ('ai.onnx;13;Cast{"inputs": {"zero": ["float"]}}', "argument index"),
         ('ai.onnx;13;Cast{"weird": 1}', "inputs/outputs/custom"),
         ("!globally_allowed_types;float\n!globally_allowed_types;float", "already specified"),
+        ('ai.onnx;13;Cast{"inputs": ' + "[" * 100_000, "nested too deeply"),  # was a RecursionError
     ],
 )
 def test_parse_errors_name_the_source_line_and_cause(text: str, cause: str) -> None:
@@ -106,7 +113,7 @@ def configs(draw: st.DrawFn) -> OpsConfig:
     )
     keys = sorted({(d, op) for d, opsets in ops.items() for v in opsets.values() for op in v})
     restricted = draw(st.lists(st.sampled_from(keys), unique=True)) if keys else []
-    return OpsConfig(ops, {k: draw(usages) for k in restricted})
+    return OpsConfig(ops, {k: draw(usages) for k in restricted}, all_ops_if_empty=draw(st.booleans()))
 
 
 @settings(max_examples=150, deadline=None)
@@ -131,3 +138,72 @@ def test_ort_parser_reads_what_we_write(tmp_path_factory: pytest.TempPathFactory
     required, _ = ort_parse_config(str(path), True)
     expected = {d: {v: set(n) for v, n in opsets.items() if n} for d, opsets in cfg.ops.items()}
     assert (required or {}) == {d: o for d, o in expected.items() if o}
+
+
+# ORT's own reading of what we write: ops *and* types. ORT keeps type info only for ops it has a type-usage
+# processor for (and reads "custom" only for OneHot), so these configs use those ops.
+_ORT_PROCESSORS = {
+    tuple(key.split(":")): processor
+    for key, processor in _create_operator_type_usage_processors().items()
+    if isinstance(processor, DefaultTypeUsageProcessor)
+}
+ort_types = st.sampled_from(sorted(set(FbsTypeInfo.tensordatatype_to_string.values())))
+ort_usages = st.builds(
+    TypeUsage,
+    inputs=st.dictionaries(st.integers(0, 3), st.frozensets(ort_types, min_size=1, max_size=3), max_size=2),
+    outputs=st.dictionaries(st.integers(0, 2), st.frozensets(ort_types, min_size=1, max_size=3), max_size=2),
+)
+
+
+@st.composite
+def ort_typed_configs(draw: st.DrawFn) -> OpsConfig:
+    keys = draw(st.lists(st.sampled_from(sorted(_ORT_PROCESSORS)), min_size=1, max_size=6, unique=True))
+    ops: dict[str, dict[int, frozenset[str]]] = {}
+    for domain, op in keys:
+        for opset in draw(st.sets(st.integers(1, 21), min_size=1, max_size=2)):
+            ops.setdefault(domain, {})[opset] = ops.get(domain, {}).get(opset, frozenset()) | {op}
+    restricted = draw(st.lists(st.sampled_from(keys), unique=True))
+    return OpsConfig(ops, {k: draw(ort_usages) for k in restricted})
+
+
+@settings(max_examples=60, deadline=None)
+@given(ort_typed_configs())
+def test_ort_parser_gets_the_same_types(tmp_path_factory: pytest.TempPathFactory, cfg: OpsConfig) -> None:
+    path = tmp_path_factory.mktemp("prop") / "c.config"
+    path.write_text(format_config(cfg))
+    required, type_filter = ort_parse_config(str(path), True)
+    assert required == {d: {v: set(n) for v, n in opsets.items()} for d, opsets in cfg.ops.items()}
+    manager = type_filter._manager if type_filter is not None else None  # ORT's OperatorTypeUsageManager
+    for domain, op in cfg.op_keys():
+        ours = cfg.types.get((domain, op))
+        theirs = manager.get_config_entry(domain, op) if manager is not None else None
+        if ours is None or not (ours.inputs or ours.outputs):
+            assert theirs is None  # unrestricted (or restricted to nothing: ORT drops the empty entry)
+        else:
+            assert TypeUsage.from_json_obj(json.loads(theirs)) == ours
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.frozensets(ort_types, min_size=1), configs())
+def test_ort_parser_gets_the_same_globally_allowed_types(
+    tmp_path_factory: pytest.TempPathFactory, allowed: frozenset[str], cfg: OpsConfig
+) -> None:
+    cfg = merge([cfg.without_types(), OpsConfig(globally_allowed_types=allowed)])
+    path = tmp_path_factory.mktemp("prop") / "c.config"
+    path.write_text(format_config(cfg))
+    assert parse_config(path.read_text()) == cfg
+    _, type_filter = ort_parse_config(str(path), True)
+    assert type_filter.global_type_list() == set(allowed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from('ai.onx;,{}[]":0123456789 _!#\n\tfloatinputsoutcmRelu'), max_size=80))
+def test_any_text_parses_or_fails_with_a_config_error_and_reformats_stably(text: str) -> None:
+    try:
+        cfg = parse_config(text, "fuzz.config")
+    except ConfigError as exc:
+        assert str(exc).startswith("fuzz.config")
+        return
+    formatted = format_config(cfg)
+    assert parse_config(formatted) == cfg
+    assert format_config(parse_config(formatted)) == formatted

@@ -7,22 +7,52 @@ Files get the mode a plain ``open()`` would give them (0666 less the umask), not
 
 from __future__ import annotations
 
+import errno
 import filecmp
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["atomic_copy", "atomic_link_or_copy", "atomic_write", "file_digest"]
+__all__ = [
+    "TEMP_MARK",
+    "atomic_copy",
+    "atomic_link_or_copy",
+    "atomic_write",
+    "file_digest",
+    "open_regular",
+    "sweep_stale_temps",
+]
 
 _CHUNK = 1 << 20
+TEMP_MARK = ".ortrb-"
+"""In the name of every temp file we create beside an output: ``.<name>.ortrb-XXXX.tmp`` / ``.link``."""
+STALE_AFTER_S = 120.0
+"""A temp file this old (by ctime) belongs to a killed run: writers rename theirs within moments."""
+
+
+def open_regular(path: Path) -> int:
+    """An fd open for reading ``path``; ``OSError`` unless it is a regular file (a FIFO would block)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"not a regular file ({_kind(mode)})", str(path))
+    return fd
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "a device")
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes, streamed."""
+    """sha256 of a regular file's bytes, streamed."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with os.fdopen(open_regular(path), "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -35,9 +65,50 @@ def _umask() -> int:
 
 
 def _temp_beside(path: Path, tmp_dir: Path | None = None) -> tuple[int, Path]:
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp")
     os.fchmod(fd, 0o666 & ~_umask())
     return fd, Path(tmp)
+
+
+def sweep_stale_temps(directory: Path) -> None:
+    """Remove the temp files a killed run left in ``directory`` (``.*.ortrb-*.tmp`` and ``.link``).
+
+    A ``.tmp`` is stale once its mtime is ``STALE_AFTER_S`` old (writers rename theirs at once); a
+    ``.link`` shares the cache file's mtime, so it is stale once the process named in it is gone.
+    """
+    now = time.time()
+    try:
+        paths = [p for p in directory.iterdir() if p.name.startswith(".") and TEMP_MARK in p.name]
+    except OSError:
+        return
+    for path in paths:
+        try:
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if path.name.endswith(".tmp"):
+                stale = now - st.st_mtime > STALE_AFTER_S
+            elif path.name.endswith(".link"):
+                pid = path.name.removesuffix(".link").rsplit(TEMP_MARK, 1)[1]
+                stale = now - st.st_ctime > 24 * 3600 or (pid.isdigit() and not _alive(int(pid)))
+            else:
+                continue
+            if stale:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there: assume alive (the age rule applies)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
 
 
 def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
@@ -78,7 +149,7 @@ def atomic_link_or_copy(src: Path, dst: Path) -> None:
     if _same_content(src, dst):
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.link")
+    tmp = dst.with_name(f".{dst.name}{TEMP_MARK}{os.getpid()}.link")
     try:
         tmp.unlink(missing_ok=True)
         os.link(src, tmp)
@@ -87,6 +158,10 @@ def atomic_link_or_copy(src: Path, dst: Path) -> None:
         return
     try:
         tmp.replace(dst)
+        # rename(2) does nothing when both names are links of one file (a concurrent run linked it first)
+        tmp.unlink(missing_ok=True)
+    except FileNotFoundError:  # swept by a run that took us for dead (another pid namespace): copy instead
+        atomic_copy(src, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -144,7 +144,7 @@ def saved_runtime_optimizations(path: Path) -> tuple[SavedOptimization, ...]:
     try:
         graph = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()
         return tuple(_records(graph)) if graph is not None else ()
-    except (ValueError, IndexError, AttributeError) as exc:  # corrupt flatbuffer or malformed op id
+    except Exception as exc:  # a corrupt flatbuffer raises anything (struct.error, TypeError, ...); found by fuzzing
         raise AnalyzeError(f"{path}: corrupt runtime optimizations ({type(exc).__name__}: {exc})") from None
 
 

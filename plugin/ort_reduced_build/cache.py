@@ -6,8 +6,13 @@ optimized ONNX) and the model's usage as config text, with a manifest of their s
 entry is detected and rebuilt, never used.
 
 Entries are built in a private temp dir and published with one ``rename``; a file lock per key keeps
-two builds from converting the same model at once. A stat index (size, mtime, inode -> sha256)
-spares rehashing unchanged files, so the warm path imports neither onnx nor onnxruntime.
+two builds from publishing (or discarding) the same entry at once. A stat index (size, mtime, inode,
+ctime -> sha256) spares rehashing unchanged files, so the warm path imports neither onnx nor
+onnxruntime; ctime is set by the kernel on every write, so an edit that restores mtime is still seen.
+
+A model's external-data locations are checked as onnxruntime checks them (relative, inside the model's
+directory, symlinks resolved, regular files): they are only ever read, never followed elsewhere.
+Temp files live in this run's flock-held scratch dir (``_scratch``); a killed run's are swept.
 """
 
 from __future__ import annotations
@@ -16,21 +21,31 @@ import hashlib
 import json
 import mmap
 import os
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._fileio import atomic_write, file_digest
+from ._fileio import atomic_write, file_digest, open_regular
+from ._scratch import Scratch
 from ._version import __version__
-from .errors import CacheError
+from .config import parse_config
+from .discover import printable
+from .errors import CacheError, ConfigError, ModelError
 from .settings import ConvertOptions
 
 __all__ = ["Cache", "CacheEntry", "default_cache_dir"]
 
 _LAYOUT = "v1"
+_ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
+_REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_Files = dict[str, tuple[str, list[int]]]
+"""A manifest's files: name -> (sha256, stamp)."""
 
 
 def default_cache_dir() -> Path:
@@ -65,30 +80,43 @@ class Cache:
 
     def __init__(self, root: Path | None) -> None:
         self.root = root / _LAYOUT if root is not None else None
+        self._scratch: Scratch | None = None
+        self._locks: dict[str, FileLock] = {}
         if self.root is not None:
             try:
                 for sub in ("objects", "stat", "tmp", "locks"):
                     (self.root / sub).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CacheError(f"{root}: cannot use as cache directory: {exc.strerror}") from None
+            self._scratch = Scratch(self.root / "tmp")
+
+    def close(self) -> None:
+        """Remove this run's scratch dir (staging dirs not published by now are abandoned)."""
+        if self._scratch is not None:
+            self._scratch.close()
+
+    def _tmp(self) -> Path:
+        assert self._scratch is not None
+        return self._scratch.path
 
     # -- keys ---------------------------------------------------------------------------------------
 
     def digest(self, path: Path) -> str:
         """sha256 of ``path``, through the stat index when the file is unchanged."""
-        st = path.stat()
         if self.root is None:
             return file_digest(path)
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]
+        st = path.stat()
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns]
         index = self.root / "stat" / (hashlib.sha256(os.fsencode(path.resolve())).hexdigest() + ".json")
         try:
             rec = json.loads(index.read_text())
-            if rec["stamp"] == stamp:
+            if rec["stamp"] == stamp and _SHA256.fullmatch(rec["sha256"]):
                 return str(rec["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
         digest = file_digest(path)
-        atomic_write(index, json.dumps({"stamp": stamp, "sha256": digest}).encode(), self.root / "tmp")
+        if _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while it was hashed: the pair is true
+            atomic_write(index, json.dumps({"stamp": stamp, "sha256": digest}).encode(), self._tmp())
         return digest
 
     def external_data(self, model: Path, model_digest: str) -> list[str]:
@@ -96,12 +124,14 @@ class Cache:
         memo = self.root / "stat" / f"external-{model_digest}.json" if self.root else None
         if memo is not None:
             try:
-                return list(json.loads(memo.read_text()))
+                remembered = json.loads(memo.read_text())
+                if isinstance(remembered, list) and all(isinstance(loc, str) for loc in remembered):
+                    return remembered
             except (OSError, ValueError):
                 pass
         locations = external_data_locations(model)
-        if memo is not None and self.root is not None:
-            atomic_write(memo, json.dumps(locations).encode(), self.root / "tmp")
+        if memo is not None:
+            atomic_write(memo, json.dumps(locations).encode(), self._tmp())
         return locations
 
     def key(self, model: Path, style: str, options: ConvertOptions) -> str:
@@ -112,7 +142,9 @@ class Cache:
             "plugin": __version__,
             "onnxruntime": _onnxruntime_version(),
             "model": model_digest,
-            "external": [[loc, self.digest(model.parent / loc)] for loc in self.external_data(model, model_digest)],
+            "external": [
+                [loc, self.digest(external_data_path(model, loc))] for loc in self.external_data(model, model_digest)
+            ],
             "level": options.optimization_level,
             "style": style,
             "target_platform": options.target_platform,
@@ -123,28 +155,57 @@ class Cache:
 
     # -- entries ------------------------------------------------------------------------------------
 
-    def get(self, key: str) -> CacheEntry | None:
-        """The verified entry for ``key``; a missing, partial or changed entry reads as a miss.
+    def get(self, key: str, need: tuple[str, ...] = ()) -> CacheEntry | None:
+        """The verified entry for ``key`` (holding the files in ``need`` too); anything else is a miss.
 
-        A file whose (size, mtime, inode) still matches the manifest is trusted; any other is rehashed.
+        A missing entry is a plain miss; a partial, changed or malformed one is discarded. A file whose
+        (size, mtime, inode, ctime) still matches the manifest is trusted; any other is rehashed, and
+        its new stamp recorded when the bytes are still the ones the manifest names.
         """
         if self.root is None:
             return None
-        directory = self.root / "objects" / key[:2] / key
+        directory = self._directory(key)
         try:
-            manifest = json.loads((directory / "manifest.json").read_text())
-            for name, (digest, stamp) in manifest["files"].items():
-                path = directory / name
-                if _stamp(path) != stamp and file_digest(path) != digest:
-                    raise ValueError(name)
-            return CacheEntry(
-                directory, (directory / "usage.config").read_text(encoding="utf-8"), tuple(manifest["warnings"])
-            )
-        except FileNotFoundError:
+            st = directory.lstat()
+        except OSError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            self._discard(directory)
+        identity = (st.st_ino, st.st_ctime_ns)
+        try:
+            if not stat.S_ISDIR(st.st_mode):
+                raise ValueError("not a directory")
+            files, warnings = _read_manifest(directory, need)
+            restamped = {}
+            for name, (digest, stamp) in files.items():
+                current = _stamp(directory / name)
+                if current != stamp:
+                    if file_digest(directory / name) != digest or _stamp(directory / name) != current:
+                        raise ValueError(f"{name} changed")
+                    restamped[name] = current
+            usage_text = (directory / "usage.config").read_text(encoding="utf-8")
+            parse_config(usage_text, str(directory / "usage.config"))
+        except (OSError, ValueError, KeyError, TypeError, ConfigError):  # UnicodeDecodeError is a ValueError
+            self._discard(key, directory, identity)
             return None
+        if restamped:
+            self._restamp(key, directory, files, warnings, restamped)
+        return CacheEntry(directory, usage_text, warnings)
+
+    def _directory(self, key: str) -> Path:
+        assert self.root is not None
+        if not _SHA256.fullmatch(key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self.root / "objects" / key[:2] / key
+
+    def _restamp(
+        self, key: str, directory: Path, files: _Files, warnings: tuple[str, ...], new: dict[str, list[int]]
+    ) -> None:
+        """Record stamps of files just re-verified by hash (a new hard link changes ctime, say)."""
+        with self.lock(key), suppress(OSError, ValueError, KeyError, TypeError):
+            if _read_manifest(directory, ())[0] != files:
+                return  # replaced meanwhile: leave it to its publisher
+            stamped = {n: [d, new.get(n, s)] for n, (d, s) in sorted(files.items())}
+            data = json.dumps({"files": stamped, "warnings": list(warnings)}).encode()
+            atomic_write(directory / "manifest.json", data, self._tmp())
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -154,13 +215,17 @@ class Cache:
             return
         from filelock import FileLock
 
-        with FileLock(self.root / "locks" / f"{key}.lock"):
+        lock = self._locks.get(key)
+        if lock is None:  # one instance per key: a FileLock is reentrant, two instances would deadlock
+            lock = self._locks[key] = FileLock(self.root / "locks" / f"{key}.lock")
+        with lock:
             yield
 
     def staging_dir(self) -> Path:
         """A fresh private dir on the cache's filesystem (or the system temp dir without a cache)."""
-        base = self.root / "tmp" if self.root is not None else None
-        return Path(tempfile.mkdtemp(prefix="entry-", dir=base))
+        if self._scratch is None:
+            return Path(tempfile.mkdtemp(prefix="ort-reduced-build-entry-"))
+        return self._scratch.mkdtemp("entry-")
 
     def put(
         self, key: str, staging: Path, usage_text: str, warnings: tuple[str, ...], digests: dict[str, str]
@@ -173,25 +238,51 @@ class Cache:
         (staging / "manifest.json").write_text(json.dumps({"files": files, "warnings": list(warnings)}))
         if self.root is None:
             return CacheEntry(staging, usage_text, warnings)
-        directory = self.root / "objects" / key[:2] / key
+        directory = self._directory(key)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            staging.rename(directory)
-        except OSError:  # another build published it first: theirs is equal by construction
-            shutil.rmtree(staging, ignore_errors=True)
-            existing = self.get(key)
-            if existing is not None:
-                return existing
-            raise CacheError(f"{directory}: cannot publish cache entry") from None
-        return CacheEntry(directory, usage_text, warnings)
+        for _ in range(2):
+            try:
+                staging.rename(directory)
+                return CacheEntry(directory, usage_text, warnings)
+            except OSError:  # another build published it first: theirs is equal by construction
+                existing = self.get(key, tuple(digests))  # (a bad one is discarded here, and the rename retried)
+                if existing is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    return existing
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CacheError(f"{directory}: cannot publish cache entry")
 
-    def _discard(self, directory: Path) -> None:
-        if self.root is None:
+    def _discard(self, key: str, directory: Path, identity: tuple[int, int]) -> None:
+        """Move the bad entry we examined out of the way; not one a concurrent build has published since."""
+        if self._scratch is None:
             return
-        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=self.root / "tmp"))
-        with suppress(OSError):
-            directory.rename(trash / "entry")
-        shutil.rmtree(trash, ignore_errors=True)
+        with self.lock(key):
+            try:
+                st = directory.lstat()
+            except OSError:
+                return
+            if (st.st_ino, st.st_ctime_ns) != identity:
+                return  # replaced since we looked: not the entry we found bad
+            trash = self._scratch.mkdtemp("trash-")
+            with suppress(OSError):
+                directory.rename(trash / "entry")
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _read_manifest(directory: Path, need: tuple[str, ...]) -> tuple[_Files, tuple[str, ...]]:
+    """The manifest's files (name -> sha256, stamp) and warnings; ``ValueError`` if it is malformed."""
+    raw = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    files, warnings = raw["files"], raw["warnings"]
+    if not isinstance(files, dict) or not (_REQUIRED_FILES | set(need)) <= files.keys() <= _ENTRY_FILES:
+        raise ValueError("manifest lists the wrong files")
+    parsed: _Files = {}
+    for name, (digest, stamp) in files.items():
+        if not (isinstance(digest, str) and _SHA256.fullmatch(digest) and isinstance(stamp, list)):
+            raise ValueError(f"manifest entry for {name} is malformed")
+        parsed[name] = (digest, stamp)
+    if not isinstance(warnings, list) or not all(isinstance(w, str) and w.isprintable() for w in warnings):
+        raise ValueError("manifest warnings are malformed")
+    return parsed, tuple(warnings)
 
 
 def _onnxruntime_version() -> str:
@@ -203,20 +294,47 @@ def _onnxruntime_version() -> str:
 
 def _stamp(path: Path) -> list[int]:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+def external_data_path(model: Path, location: str) -> Path:
+    """Where a model's external-data ``location`` points, if onnxruntime would read it; else ``ModelError``.
+
+    As onnxruntime (1.2x+) does: relative, no ``..``, and still inside the model's directory once
+    symlinks are resolved. The file is only ever read (hashed here, loaded by onnxruntime).
+    """
+    shown = f"{printable(str(model))}: external data location {printable(location)!r}"
+    pure = Path(location)
+    if not location or "\0" in location:
+        raise ModelError(f"{shown} is empty or malformed")
+    if pure.is_absolute() or location.startswith(("/", "\\")) or pure.drive:
+        raise ModelError(f"{shown} is an absolute path; it must be relative to the model's directory")
+    base = model.parent.resolve()
+    target = (model.parent / pure).resolve()
+    if base not in target.parents:
+        how = "through '..'" if ".." in pure.parts else f"through a symlink, to {printable(str(target))}"
+        raise ModelError(f"{shown} leads outside the model's directory ({how}); keep the data beside the model")
+    return model.parent / pure
 
 
 def external_data_locations(model: Path) -> list[str]:
-    """Sorted external-data locations a model's tensors name (parses the protobuf only if needed)."""
-    with model.open("rb") as f:
-        if model.stat().st_size == 0:
+    """Sorted external-data locations a model's tensors name (parses the protobuf only if needed).
+
+    A file that is not a valid ONNX protobuf has none here: onnxruntime reports it when it converts.
+    """
+    with os.fdopen(open_regular(model), "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
             return []
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
             if view.find(b"location") < 0:
                 return []
     import onnx
+    from google.protobuf.message import DecodeError
 
-    proto = onnx.load(str(model), load_external_data=False)
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError):
+        return []
     locations: set[str] = set()
     graphs = [proto.graph]
     while graphs:

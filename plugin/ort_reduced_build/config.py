@@ -76,7 +76,8 @@ class TypeUsage:
             raw = obj.get(key, {})
             if not isinstance(raw, dict):
                 raise ValueError(f"{key!r} must map argument indices to type lists")
-            args[key] = {_arg_index(i): _type_set(v) for i, v in raw.items()}
+            # An empty list restricts the argument to no types, as no entry for it does: one spelling.
+            args[key] = {_arg_index(i): types for i, v in raw.items() if (types := _type_set(v))}
         custom_raw = obj.get("custom", [])
         if not isinstance(custom_raw, list):
             raise ValueError("'custom' must be a list of type lists")
@@ -220,6 +221,8 @@ def _parse_op_entries(text: str) -> list[tuple[str, TypeUsage | None]]:
                 obj, pos = _DECODER.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"malformed type info for {name}: {exc.msg}") from None
+            except RecursionError:
+                raise ValueError(f"malformed type info for {name}: nested too deeply") from None
             usage = TypeUsage.from_json_obj(obj)
             pos = len(text) - len(text[pos:].lstrip())
         entries.append((name, usage))

@@ -133,9 +133,28 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 600 else text[:600] + "..."
 
 
-def worker_main(task_fd: int, result_fd: int) -> None:
+def _bind_to_parent(parent: int | None) -> None:
+    """Die with the parent (even on SIGKILL, mid-conversion) and let no model file steer onnxruntime.
+
+    EOF on the task pipe only reaches an idle worker; one inside a hanging conversion needs
+    ``PR_SET_PDEATHSIG``. ``ORT_LOAD_CONFIG_FROM_MODEL`` would let a model's metadata set session
+    options (profiling files in the working directory, another optimization level than the cache key's).
+    """
+    os.environ.pop("ORT_LOAD_CONFIG_FROM_MODEL", None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl: nobody will read our results
+        os._exit(0)
+
+
+def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     """A worker's loop: receive a task, convert, send the result; ``None`` ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    _bind_to_parent(parent)
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
     while True:
@@ -164,7 +183,7 @@ class _Worker:
         result_r, result_w = os.pipe()
         code = (
             f"import sys; sys.path[:] = {sys.path!r}; "
-            f"from ort_reduced_build.convert import worker_main; worker_main({task_r}, {result_w})"
+            f"from ort_reduced_build.convert import worker_main; worker_main({task_r}, {result_w}, {os.getpid()})"
         )
         try:
             self.process = subprocess.Popen(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import DiscoveryError
 
-__all__ = ["MODEL_SUFFIXES", "Model", "discover_globs", "discover_paths"]
+__all__ = ["MODEL_SUFFIXES", "Model", "discover_globs", "discover_paths", "printable"]
 
 MODEL_SUFFIXES = (".onnx", ".ort")
 
@@ -21,7 +22,7 @@ class Model:
     path: Path
     """Absolute path of the file."""
     display: str
-    """POSIX path for headers and messages: relative to the root, else as the user gave it."""
+    """POSIX path for headers and messages: relative to the root, else as the user gave it; ``printable``."""
     relative: PurePosixPath
     """Path below the input directory (just the name for a file argument); mirrored under ``-o``."""
 
@@ -36,11 +37,42 @@ def _is_model(path: Path) -> bool:
     return name.endswith(".onnx") and not name.endswith(".optimized.onnx")
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that could end a line or confuse a terminal escaped.
+
+    File names may hold newlines, ``\\u2028`` or control characters (a name could otherwise inject a line
+    into the config header or a one-line error), and bytes that are not UTF-8 (``\\xe9``, from Python's
+    surrogate escapes).
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # an undecodable byte of the file name
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
 def _display(path: Path, given: str, root: Path) -> str:
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return PurePosixPath(given).as_posix()
+        return printable(PurePosixPath(given).as_posix())
+
+
+def _check_special(path: Path, shown: str) -> None:
+    """A FIFO, socket or device named like a model would block or never end a read: refuse it by name."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # a dangling or looping symlink: reported as unreadable when the model is read
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise DiscoveryError(f"{shown}: is {kind}, not a model file")
 
 
 def _walk(directory: Path) -> Iterable[Path]:
@@ -52,7 +84,7 @@ def _walk(directory: Path) -> Iterable[Path]:
 
 
 def _raise(exc: OSError) -> None:
-    raise DiscoveryError(f"{exc.filename}: cannot list directory: {exc.strerror}")
+    raise DiscoveryError(f"{printable(str(exc.filename))}: cannot list directory: {exc.strerror}")
 
 
 def discover_paths(paths: Sequence[str | Path], root: Path, *, allow_ort: bool = True) -> list[Model]:
@@ -61,25 +93,28 @@ def discover_paths(paths: Sequence[str | Path], root: Path, *, allow_ort: bool =
     found: dict[Path, Model] = {}
     for given in paths:
         arg = Path(given)
+        shown = printable(str(given))
         absolute = Path(os.path.abspath(arg))  # noqa: PTH100 -- normalise without resolving symlinks
         if absolute.is_dir():
             models = [p for p in _walk(absolute) if _is_model(p)]
             if not models:
-                raise DiscoveryError(f"{given}: no .onnx models found in this directory")
+                raise DiscoveryError(f"{shown}: no .onnx models found in this directory")
             for p in models:
                 rel = PurePosixPath(p.relative_to(absolute).as_posix())
-                found.setdefault(p, Model(p, _display(p, str(PurePosixPath(str(given)) / rel), root), rel))
+                model = Model(p, _display(p, str(PurePosixPath(str(given)) / rel), root), rel)
+                _check_special(p, model.display)
+                found.setdefault(p, model)
         elif absolute.is_file():
             suffixes = MODEL_SUFFIXES if allow_ort else (".onnx",)
             if absolute.suffix.lower() not in suffixes:
-                raise DiscoveryError(f"{given}: not a model file (expected {' or '.join(suffixes)})")
+                raise DiscoveryError(f"{shown}: not a model file (expected {' or '.join(suffixes)})")
             found.setdefault(
                 absolute, Model(absolute, _display(absolute, str(given), root), PurePosixPath(absolute.name))
             )
         elif absolute.exists():
-            raise DiscoveryError(f"{given}: not a regular file or directory")
+            raise DiscoveryError(f"{shown}: not a regular file or directory")
         else:
-            raise DiscoveryError(f"{given}: no such file or directory")
+            raise DiscoveryError(f"{shown}: no such file or directory")
     return sorted(found.values(), key=lambda m: m.display)
 
 
@@ -89,15 +124,15 @@ def discover_globs(patterns: Sequence[str], root: Path, exclude: Sequence[str] =
     found: dict[Path, Model] = {}
     for pattern in patterns:
         if Path(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
-            raise DiscoveryError(f"{pattern}: model globs must be relative to the project root")
+            raise DiscoveryError(f"{printable(pattern)}: model globs must be relative to the project root")
         matches = [p for p in sorted(root.glob(pattern)) if p.is_file() and _is_model(p)]
         if not matches:
-            raise DiscoveryError(f"{pattern}: matches no .onnx file under {root}")
+            raise DiscoveryError(f"{printable(pattern)}: matches no .onnx file under {printable(str(root))}")
         for p in matches:
             rel = PurePosixPath(p.relative_to(root).as_posix())
             if any(rel.match(ex) or p.relative_to(root).match(ex) for ex in exclude):
                 continue
-            found.setdefault(p, Model(p, rel.as_posix(), rel))
+            found.setdefault(p, Model(p, printable(rel.as_posix()), rel))
     if not found:
         raise DiscoveryError(f"no models left after excluding {', '.join(exclude)}")
     return sorted(found.values(), key=lambda m: m.display)

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "DiscoveryError",
+    "ModelError",
     "OrtReducedBuildError",
     "SettingsError",
 ]
@@ -28,6 +29,10 @@ class SettingsError(OrtReducedBuildError):
 
 class DiscoveryError(OrtReducedBuildError):
     """A model path or glob that cannot be used."""
+
+
+class ModelError(OrtReducedBuildError):
+    """A model that cannot be used as given (e.g. external data outside its directory); fails that model."""
 
 
 class ConversionError(OrtReducedBuildError):

@@ -1,7 +1,8 @@
 """The orchestrator: cache lookup -> conversion -> analysis -> merge -> outputs, in that order.
 
 Nothing is written to a final path until every model has converted (or failures are allowed), and
-then only through temp files renamed into place.
+then only through temp files renamed into place (a killed run's leftover temp files are swept).
+Models with the same cache key convert once per run.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._fileio import atomic_link_or_copy, atomic_write
+from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._version import __version__
 from .analyze import ModelUsage, analyze_ort, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, merge, parse_config, read_config
 from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
-from .discover import Model
-from .errors import ConfigError, ConversionError, OrtReducedBuildError
+from .discover import Model, printable
+from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
 from .settings import ConvertOptions
 
 __all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
@@ -100,29 +101,35 @@ def run(request: Request) -> Result:
     results: list[ModelResult] = []
     entries: dict[tuple[Path, str], CacheEntry] = {}
     keys: dict[ConvertTask, tuple[Model, str]] = {}
-    # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
-    tasks = _plan(request, cache, results, entries, keys)
-    jobs = max(1, request.jobs)
-    for task, outcome in run_conversions(tasks, jobs, request.timeout):
-        model, key = keys[task]
-        if isinstance(outcome, ConvertFailure):
-            shutil.rmtree(task.staging, ignore_errors=True)
-            results.append(ModelResult(model, task.style, None, error=outcome.cause))
-            log.info("failed     %s (%s): %s", model.display, task.style, outcome.cause)
-            continue
-        with cache.lock(key):
-            entry = cache.put(
-                key, task.staging, format_config(outcome.usage.config), outcome.usage.warnings, outcome.files
-            )
-        entries[model.path, task.style] = entry
-        results.append(ModelResult(model, task.style, outcome.usage))
-        log.info("converted  %s (%s)", model.display, task.style)
+    # Per key in flight: the other (model, style) pairs with that key, served by its one conversion.
+    followers: dict[str, list[tuple[Model, str]]] = {}
     try:
+        # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
+        tasks = _plan(request, cache, results, entries, keys, followers)
+        for task, outcome in run_conversions(tasks, max(1, request.jobs), request.timeout):
+            model, key = keys.pop(task)
+            if isinstance(outcome, ConvertFailure):
+                shutil.rmtree(task.staging, ignore_errors=True)
+                for m, style in [(model, task.style), *followers.pop(key, [])]:
+                    results.append(ModelResult(m, style, None, error=outcome.cause))
+                    log.info("failed     %s (%s): %s", m.display, style, outcome.cause)
+                continue
+            with cache.lock(key):
+                entry = cache.put(
+                    key, task.staging, format_config(outcome.usage.config), outcome.usage.warnings, outcome.files
+                )
+            entries[model.path, task.style] = entry
+            results.append(ModelResult(model, task.style, outcome.usage))
+            log.info("converted  %s (%s)", model.display, task.style)
+            for m, style in followers.pop(key, []):
+                entries[m.path, style] = entry
+                results.append(ModelResult(m, style, outcome.usage, cached=True))
         return _finish(request, results, entries)
     finally:
         if request.cache_dir is None:
             for entry in entries.values():
                 shutil.rmtree(entry.directory, ignore_errors=True)
+        cache.close()
 
 
 def _plan(
@@ -131,9 +138,11 @@ def _plan(
     results: list[ModelResult],
     entries: dict[tuple[Path, str], CacheEntry],
     keys: dict[ConvertTask, tuple[Model, str]],
+    followers: dict[str, list[tuple[Model, str]]],
 ) -> Iterator[ConvertTask]:
     """Record cache hits (and given ``.ort`` files) in ``results``; yield a task for each miss."""
     threads = max(1, default_jobs() // max(1, request.jobs))
+    need = ("model.optimized.onnx",) if request.options.save_optimized_onnx else ()
     # Largest first: the longest conversions start early, so the workers finish together.
     for model in sorted(request.models, key=_size, reverse=True):
         if model.is_ort:
@@ -141,11 +150,14 @@ def _plan(
             continue
         for style in request.options.optimization_styles:
             try:
-                key = cache.key(model.path, style, request.options) if request.cache_dir else ""
-            except OSError as exc:
-                results.append(ModelResult(model, style, None, error=f"cannot read {exc.filename}: {exc.strerror}"))
+                key = _key(request, cache, model, style)
+            except ModelError as exc:
+                results.append(ModelResult(model, style, None, error=str(exc).removeprefix(f"{model.path}: ")))
                 continue
-            entry = cache.get(key) if key else None
+            if key in followers:  # the same bytes and options as a model converting now
+                followers[key].append((model, style))
+                continue
+            entry = cache.get(key, need) if key else None
             if entry is not None:
                 entries[model.path, style] = entry
                 results.append(_from_entry(model, style, entry, cached=True))
@@ -160,7 +172,21 @@ def _plan(
                 log_severity=2 if request.verbose else 3,
             )
             keys[task] = (model, key)
+            if key:
+                followers[key] = []
             yield task
+
+
+def _key(request: Request, cache: Cache, model: Model, style: str) -> str:
+    """The model's cache key ("" without a cache); ``ModelError`` when it cannot be converted as is."""
+    try:
+        str(model.path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ModelError("file name is not valid UTF-8, so onnxruntime cannot open it; rename the file") from None
+    try:
+        return cache.key(model.path, style, request.options) if request.cache_dir else ""
+    except OSError as exc:
+        raise ModelError(f"cannot read {printable(str(exc.filename))}: {exc.strerror}") from None
 
 
 def _size(model: Model) -> int:
@@ -197,6 +223,9 @@ def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Pa
         raise ConversionError([(r.model.display, r.error or "") for r in failures])
     config = _compose(request, [r.usage.config for r in results if r.usage is not None])
     text = format_config(config, _header(request, results))
+    dests = [_ort_destination(request, r.model, r.style) for r in results if (r.model.path, r.style) in entries]
+    for directory in {d.parent for d in dests if d is not None} | {p.parent for p in [request.config_path] if p}:
+        sweep_stale_temps(directory)
     final: list[ModelResult] = []
     for r in results:
         entry = entries.get((r.model.path, r.style))

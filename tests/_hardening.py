@@ -1,0 +1,146 @@
+"""Shared helpers of the hardening suites: hostile inputs, process accounting, output integrity."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+from ort_reduced_build._fileio import TEMP_MARK, file_digest
+
+from tests import modelgen
+
+CLI = [sys.executable, "-m", "ort_reduced_build"]
+
+
+def one_node_model(op: str, domain: str = "", opsets: tuple[tuple[str, int], ...] = (("", 17),)) -> bytes:
+    """A one-node float model ``y = op(x)``, serialized."""
+    graph = helper.make_graph(
+        [helper.make_node(op, ["x"], ["y"], domain=domain)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def tiny_mlp(seed: int) -> bytes:
+    """A distinct small model per seed (fast to convert)."""
+    return modelgen.mlp(features=4, hidden=4, seed=seed).SerializeToString()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+class Tagged:
+    """A CLI process started with a unique environment tag, so that every worker it spawns can be found
+    (workers inherit the environment; after the parent dies they are re-parented and ``ps`` trees break)."""
+
+    def __init__(self, args: list[str | Path], cwd: Path, cache: Path, **popen: object) -> None:
+        self.tag = uuid.uuid4().hex
+        env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(cache), "ORB_TEST_TAG": self.tag}
+        self.proc = subprocess.Popen(
+            [*CLI, *map(str, args)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+        )
+
+    def pids(self) -> list[int]:
+        """Every live (not zombie) process carrying this tag: the CLI and its workers."""
+        needle = f"ORB_TEST_TAG={self.tag}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    def workers(self) -> list[int]:
+        return [p for p in self.pids() if p != self.proc.pid]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 60, poll: float = 0.05) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                self.kill_all()
+                raise AssertionError("condition not reached in time")
+            time.sleep(poll)
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        """Wait for the CLI; its exit code and stderr (the pipes close only when no worker holds them)."""
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_all()
+            raise
+        return self.proc.returncode, err.decode(errors="replace")
+
+    def kill_all(self) -> None:
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def survivors(tagged: Tagged, grace: float = 5.0) -> list[int]:
+    """The tagged processes still alive ``grace`` seconds after the CLI ended (then killed, so none leak)."""
+    deadline = time.monotonic() + grace
+    while tagged.pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = tagged.pids()
+    tagged.kill_all()
+    return left
+
+
+def temp_leftovers(root: Path) -> list[str]:
+    """Our temp files (``.NAME.ortrb-*``) anywhere below ``root``."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob(f"*{TEMP_MARK}*"))
+
+
+def verify_cache(cache: Path) -> int:
+    """Re-verify every cache entry by full hash against its manifest; the number of entries."""
+    entries = list((cache / "v1" / "objects").glob("*/*"))
+    for entry in entries:
+        manifest = json.loads((entry / "manifest.json").read_text())
+        assert {"model.ort", "usage.config"} <= set(manifest["files"]), entry
+        for name, (digest, _stamp) in manifest["files"].items():
+            assert file_digest(entry / name) == digest, f"{entry / name}: bytes differ from the manifest"
+    return len(entries)
+
+
+def ort_is_complete(path: Path) -> bool:
+    """A ``.ort`` file onnxruntime loads in full (a truncated or partial one does not)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    try:
+        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception:
+        return False
+    return True
+
+
+def ort_metadata_model(config: dict[str, object]) -> onnx.ModelProto:
+    """The small MLP carrying ``ort_config`` metadata (what ORT_LOAD_CONFIG_FROM_MODEL=1 would apply)."""
+    model = modelgen.mlp(features=4, hidden=4, seed=5)
+    helper.set_model_props(model, {"ort_config": json.dumps(config)})
+    return model
