@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._fileio import atomic_write, file_digest, open_regular
 from ._scratch import Scratch
@@ -37,6 +38,9 @@ from .config import parse_config
 from .discover import printable
 from .errors import CacheError, ConfigError, ModelError
 from .settings import ConvertOptions
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["Cache", "CacheEntry", "default_cache_dir"]
 
