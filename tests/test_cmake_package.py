@@ -366,7 +366,7 @@ def test_cmakedir_and_version_file(tmp_path: Path, capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as info:
         main(["--cmakedir"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == str(Path(__file__).parents[1] / "cmake")
+    assert Path(capsys.readouterr().out.strip()).resolve() == (Path(__file__).parents[1] / "cmake").resolve()
     version_file = (CMAKE_DIR / "OrtReducedBuildConfigVersion.cmake").read_text()
     assert f'set(PACKAGE_VERSION "{__version__}")' in version_file
     assert "CMAKE_SIZEOF_VOID_P" not in version_file  # ARCH_INDEPENDENT
