@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from ort_reduced_build import build
-from ort_reduced_build._ortdeps import PatchStep, apply_patch, fetchcontent_defines, patch_steps
+from ort_reduced_build._ortdeps import PatchStep, apply_patch, apply_patches, fetchcontent_defines, patch_steps
 from ort_reduced_build.build import AndroidTarget, AppleTarget, BuildRequest, Host
 from ort_reduced_build.cli import main
 from ort_reduced_build.config import parse_config
@@ -282,3 +282,19 @@ def test_size_report(tmp_path: Path) -> None:
         build.library_size(tmp_path / "b")
     with pytest.raises(BuildError, match="cannot read library size"):
         build.library_size(tmp_path / "missing.so")
+
+
+def test_a_chain_of_patches_already_applied_is_recognised(stub_ort: Path, tmp_path: Path) -> None:
+    """eigen's two s390x patches edit the same lines: once both are in, the first no longer reverses."""
+    eigen = tmp_path / "deps" / "eigen"
+    eigen.mkdir(parents=True)
+    (eigen / "m.h").write_text("x = 1;\n")
+    patches = stub_ort / "cmake" / "patches" / "eigen"
+    patches.mkdir(parents=True, exist_ok=True)
+    (patches / "s390x-build.patch").write_text("--- a/m.h\n+++ b/m.h\n@@ -1 +1 @@\n-x = 1;\n+x = 2;\n")
+    (patches / "s390x-build-werror.patch").write_text("--- a/m.h\n+++ b/m.h\n@@ -1 +1 @@\n-x = 2;\n+x = 3;\n")
+    steps = [s for s in patch_steps(stub_ort, tmp_path / "deps", "Linux") if s.directory == eigen]
+    assert [s.patch.name for s in apply_patches(steps)] == ["s390x-build.patch", "s390x-build-werror.patch"]
+    assert (eigen / "m.h").read_text() == "x = 3;\n"
+    assert apply_patches(steps) == []  # both in: nothing applied, no error
+    assert (eigen / "m.h").read_text() == "x = 3;\n"

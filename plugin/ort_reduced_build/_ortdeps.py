@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import BuildError
 
-__all__ = ["Dep", "PatchStep", "apply_patch", "deps_txt_names", "fetchcontent_defines", "patch_steps"]
+__all__ = ["Dep", "PatchStep", "apply_patch", "apply_patches", "deps_txt_names", "fetchcontent_defines", "patch_steps"]
 
 log = logging.getLogger("ort_reduced_build")
 
@@ -124,24 +124,55 @@ def patch_steps(ort_source: Path, deps_dir: Path, target_system: str) -> list[Pa
     return steps
 
 
+def apply_patches(steps: list[PatchStep]) -> list[PatchStep]:
+    """Apply each dependency's patches in order, skipping those already in; the ones applied now.
+
+    A dependency's patches form a chain (eigen's second s390x patch edits lines its first one wrote), so
+    an earlier patch no longer reverse-applies once a later one is in: the last patch of the chain that
+    reverse-applies marks everything up to it as applied.
+    """
+    applied: list[PatchStep] = []
+    by_directory: dict[Path, list[PatchStep]] = {}
+    for step in steps:
+        by_directory.setdefault(step.directory, []).append(step)
+    for chain in by_directory.values():
+        done = max((i for i, step in enumerate(chain) if _is_applied(step)), default=-1)
+        for step in chain[done + 1 :]:
+            _apply(step)
+            applied.append(step)
+    return applied
+
+
 def apply_patch(step: PatchStep) -> bool:
     """Apply ``step`` unless it is already applied; True when it was applied now."""
+    if _is_applied(step):
+        return False
+    _apply(step)
+    return True
+
+
+def _patch_argv(step: PatchStep) -> list[str]:
     base = ["patch", "-p1", "--binary", "--ignore-whitespace", "-f", "-s", "--no-backup-if-mismatch"]
-    base += ["-d", str(step.directory), "-i", str(step.patch)]
-    try:
-        if _quiet([*base, "-R", "--dry-run"]).returncode == 0:
-            return False
-        check = _quiet([*base, "-N", "--dry-run"])
-    except FileNotFoundError:
-        raise BuildError("the 'patch' program is needed to patch dependency sources (apt-get install patch)") from None
+    return [*base, "-d", str(step.directory), "-i", str(step.patch)]
+
+
+def _is_applied(step: PatchStep) -> bool:
+    return _quiet([*_patch_argv(step), "-R", "--dry-run"]).returncode == 0
+
+
+def _apply(step: PatchStep) -> None:
+    base = _patch_argv(step)
+    check = _quiet([*base, "-N", "--dry-run"])
     if check.returncode != 0:
         tail = check.stdout.strip().splitlines()[-5:]
         raise BuildError(f"{step.patch.name} does not apply to {step.directory}: " + " | ".join(tail))
     done = _quiet([*base, "-N"])
     if done.returncode != 0:
         raise BuildError(f"{step.patch.name}: patching {step.directory} failed: {done.stdout.strip()[-400:]}")
-    return True
 
 
 def _quiet(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    try:
+        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    except FileNotFoundError:
+        raise BuildError("the 'patch' program is needed to patch dependency sources (apt-get install patch)") from None
