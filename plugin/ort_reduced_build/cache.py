@@ -211,6 +211,16 @@ class Cache:
             data = json.dumps({"files": stamped, "warnings": list(warnings)}).encode()
             atomic_write(directory / "manifest.json", data, self._tmp())
 
+    def restamp_own(self, entry: CacheEntry) -> None:
+        """Record the current stamps of an entry this run published and then hard-linked outputs to
+        (a link changes ctime): the next run trusts it without rehashing."""
+        if self.root is None:
+            return
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            files, warnings = _read_manifest(entry.directory, ())
+            new = {name: _stamp(entry.directory / name) for name in files}
+            self._restamp(entry.directory.name, entry.directory, files, warnings, new)
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """Hold the per-key lock (no-op without a cache dir)."""

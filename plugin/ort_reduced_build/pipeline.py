@@ -103,6 +103,7 @@ def run(request: Request) -> Result:
     keys: dict[ConvertTask, tuple[Model, str]] = {}
     # Per key in flight: the other (model, style) pairs with that key, served by its one conversion.
     followers: dict[str, list[tuple[Model, str]]] = {}
+    published: list[CacheEntry] = []
     try:
         # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
         tasks = _plan(request, cache, results, entries, keys, followers)
@@ -119,12 +120,16 @@ def run(request: Request) -> Result:
                     key, task.staging, format_config(outcome.usage.config), outcome.usage.warnings, outcome.files
                 )
             entries[model.path, task.style] = entry
+            published.append(entry)
             results.append(ModelResult(model, task.style, outcome.usage))
             log.info("converted  %s (%s)", model.display, task.style)
             for m, style in followers.pop(key, []):
                 entries[m.path, style] = entry
                 results.append(ModelResult(m, style, outcome.usage, cached=True))
-        return _finish(request, results, entries)
+        result = _finish(request, results, entries)
+        for entry in published:
+            cache.restamp_own(entry)
+        return result
     finally:
         if request.cache_dir is None:
             for entry in entries.values():
