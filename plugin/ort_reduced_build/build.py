@@ -30,11 +30,11 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 
 from . import _ortdeps
 from ._fileio import atomic_write
+from .cache import onnxruntime_version
 from .config import OpsConfig, format_config, read_config
 from .errors import BuildError
 
@@ -159,8 +159,8 @@ def check_source(ort_source: Path) -> str:
 def version_warning(source_version: str) -> str | None:
     """A warning when the ORT sources differ (major.minor) from the onnxruntime that converted the models."""
     try:
-        converter = metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
+        converter = onnxruntime_version()
+    except ImportError:  # importlib.metadata.PackageNotFoundError: no onnxruntime installed
         return None
     if not source_version or _minor(source_version) == _minor(converter):
         return None

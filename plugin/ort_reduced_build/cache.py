@@ -17,7 +17,9 @@ Temp files live in this run's flock-held scratch dir (``_scratch``); a killed ru
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import mmap
 import os
@@ -42,12 +44,13 @@ from .settings import ConvertOptions
 if TYPE_CHECKING:
     from filelock import FileLock
 
-__all__ = ["Cache", "CacheEntry", "default_cache_dir"]
+__all__ = ["Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
 
 _LAYOUT = "v1"
 _ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 _REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
 _Files = dict[str, tuple[str, list[int]]]
 """A manifest's files: name -> (sha256, stamp)."""
 
@@ -144,7 +147,7 @@ class Cache:
         material = {
             "layout": _LAYOUT,
             "plugin": __version__,
-            "onnxruntime": _onnxruntime_version(),
+            "onnxruntime": onnxruntime_version(),
             "model": model_digest,
             "external": [
                 [loc, self.digest(external_data_path(model, loc))] for loc in self.external_data(model, model_digest)
@@ -299,8 +302,19 @@ def _read_manifest(directory: Path, need: tuple[str, ...]) -> tuple[_Files, tupl
     return parsed, tuple(warnings)
 
 
-def _onnxruntime_version() -> str:
-    """The installed onnxruntime's version, from its metadata (importing it would cost a second)."""
+@functools.cache
+def onnxruntime_version() -> str:
+    """The installed onnxruntime's version, without importing it (that costs a second).
+
+    Read from its ``__init__.py`` (``__version__``, as ``onnxruntime.__version__`` reports it), else from
+    its metadata; ``importlib.metadata.PackageNotFoundError`` when it is not installed.
+    """
+    spec = importlib.util.find_spec("onnxruntime")
+    if spec is not None and spec.origin:
+        with suppress(OSError, UnicodeDecodeError):
+            found = _VERSION.search(Path(spec.origin).read_text(encoding="utf-8"))
+            if found:
+                return found[1]
     from importlib import metadata
 
     return metadata.version("onnxruntime")
