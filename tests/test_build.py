@@ -298,3 +298,24 @@ def test_a_chain_of_patches_already_applied_is_recognised(stub_ort: Path, tmp_pa
     assert (eigen / "m.h").read_text() == "x = 3;\n"
     assert apply_patches(steps) == []  # both in: nothing applied, no error
     assert (eigen / "m.h").read_text() == "x = 3;\n"
+
+
+def test_a_git_format_patch_series_is_applied_mail_by_mail(stub_ort: Path, tmp_path: Path) -> None:
+    """eigen's s390x-build.patch holds six commits, later ones editing lines earlier ones wrote: a dry run
+    of the whole file fails on a pristine tree, so each mail is checked and applied in turn."""
+    eigen = tmp_path / "deps" / "eigen"
+    eigen.mkdir(parents=True)
+    (eigen / "m.h").write_text("x = 1;\n")
+    patches = stub_ort / "cmake" / "patches" / "eigen"
+    patches.mkdir(parents=True, exist_ok=True)
+    mail = "From {sha} Mon Sep 17 00:00:00 2001\nSubject: [PATCH {n}/2]\n---\n--- a/m.h\n+++ b/m.h\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+    (patches / "s390x-build.patch").write_text(
+        mail.format(sha="1" * 40, n=1, old="x = 1;", new="x = 2;")
+        + mail.format(sha="2" * 40, n=2, old="x = 2;", new="x = 3;")
+    )
+    steps = [s for s in patch_steps(stub_ort, tmp_path / "deps", "Linux") if s.directory == eigen]
+    assert [s.name for s in steps] == ["s390x-build.patch [1/2]", "s390x-build.patch [2/2]"]
+    assert [s.name for s in apply_patches(steps)] == ["s390x-build.patch [1/2]", "s390x-build.patch [2/2]"]
+    assert (eigen / "m.h").read_text() == "x = 3;\n"
+    assert apply_patches(steps) == []
+    assert (eigen / "m.h").read_text() == "x = 3;\n"

@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildError
 
-__all__ = ["Dep", "PatchStep", "apply_patch", "apply_patches", "deps_txt_names", "fetchcontent_defines", "patch_steps"]
+__all__ = [
+    "Dep",
+    "PatchStep",
+    "apply_patch",
+    "apply_patches",
+    "deps_txt_names",
+    "fetchcontent_defines",
+    "patch_steps",
+    "split_series",
+]
 
 log = logging.getLogger("ort_reduced_build")
 
@@ -100,10 +110,35 @@ def fetchcontent_defines(ort_source: Path, deps_dir: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class PatchStep:
-    """One of ORT's patches for one dependency tree."""
+    """One of ORT's patches for one dependency tree; one mail of it when it is a ``git format-patch`` series."""
 
     directory: Path
     patch: Path
+    part: int = 1
+    parts: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.patch.name if self.parts == 1 else f"{self.patch.name} [{self.part}/{self.parts}]"
+
+    def diff(self) -> bytes:
+        return split_series(self.patch.read_bytes())[self.part - 1]
+
+
+_MAIL_START = re.compile(rb"^From [0-9a-f]{40} ", re.MULTILINE)
+
+
+def split_series(patch: bytes) -> list[bytes]:
+    """A ``git format-patch`` series (several mails in one file) as one diff per mail; else the whole file.
+
+    Later mails may edit lines earlier ones wrote (eigen's s390x-build.patch, six commits), so the parts
+    must be checked and applied one after the other: ``patch --dry-run`` on the whole file fails.
+    """
+    starts = [m.start() for m in _MAIL_START.finditer(patch)]
+    if len(starts) < 2:
+        return [patch]
+    starts[0] = 0
+    return [patch[a:b] for a, b in zip(starts, [*starts[1:], len(patch)], strict=True)]
 
 
 def patch_steps(ort_source: Path, deps_dir: Path, target_system: str) -> list[PatchStep]:
@@ -117,10 +152,11 @@ def patch_steps(ort_source: Path, deps_dir: Path, target_system: str) -> list[Pa
         names = dep.patches + (dep.linux_patches if target_system == "Linux" else ())
         for rel in names:
             patch = patches_dir / rel
-            if patch.is_file():
-                steps.append(PatchStep(directory, patch))
-            else:
+            if not patch.is_file():
                 log.info("%s: not in this ORT version; not applied to %s", patch, directory)
+                continue
+            parts = len(split_series(patch.read_bytes()))
+            steps += [PatchStep(directory, patch, i, parts) for i in range(1, parts + 1)]
     return steps
 
 
@@ -128,7 +164,7 @@ def apply_patches(steps: list[PatchStep]) -> list[PatchStep]:
     """Apply each dependency's patches in order, skipping those already in; the ones applied now.
 
     A dependency's patches form a chain (eigen's second s390x patch edits lines its first one wrote), so
-    an earlier patch no longer reverse-applies once a later one is in: the last patch of the chain that
+    an earlier patch no longer reverse-applies once a later one is in: the last step of the chain that
     reverse-applies marks everything up to it as applied.
     """
     applied: list[PatchStep] = []
@@ -152,27 +188,38 @@ def apply_patch(step: PatchStep) -> bool:
 
 
 def _patch_argv(step: PatchStep) -> list[str]:
-    base = ["patch", "-p1", "--binary", "--ignore-whitespace", "-f", "-s", "--no-backup-if-mismatch"]
-    return [*base, "-d", str(step.directory), "-i", str(step.patch)]
+    return [
+        "patch",
+        "-p1",
+        "--binary",
+        "--ignore-whitespace",
+        "-f",
+        "-s",
+        "--no-backup-if-mismatch",
+        "-d",
+        str(step.directory),
+    ]
 
 
 def _is_applied(step: PatchStep) -> bool:
-    return _quiet([*_patch_argv(step), "-R", "--dry-run"]).returncode == 0
+    return _quiet([*_patch_argv(step), "-R", "--dry-run"], step).returncode == 0
 
 
 def _apply(step: PatchStep) -> None:
     base = _patch_argv(step)
-    check = _quiet([*base, "-N", "--dry-run"])
+    check = _quiet([*base, "-N", "--dry-run"], step)
     if check.returncode != 0:
         tail = check.stdout.strip().splitlines()[-5:]
-        raise BuildError(f"{step.patch.name} does not apply to {step.directory}: " + " | ".join(tail))
-    done = _quiet([*base, "-N"])
+        raise BuildError(f"{step.name} does not apply to {step.directory}: " + " | ".join(tail))
+    done = _quiet([*base, "-N"], step)
     if done.returncode != 0:
-        raise BuildError(f"{step.patch.name}: patching {step.directory} failed: {done.stdout.strip()[-400:]}")
+        raise BuildError(f"{step.name}: patching {step.directory} failed: {done.stdout.strip()[-400:]}")
 
 
-def _quiet(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _quiet(argv: list[str], step: PatchStep) -> subprocess.CompletedProcess[str]:
+    """Run ``patch`` on the step's diff (standard input), output and errors together."""
     try:
-        return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        out = subprocess.run(argv, input=step.diff(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     except FileNotFoundError:
         raise BuildError("the 'patch' program is needed to patch dependency sources (apt-get install patch)") from None
+    return subprocess.CompletedProcess(argv, out.returncode, out.stdout.decode(errors="replace"))

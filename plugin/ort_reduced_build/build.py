@@ -381,8 +381,8 @@ def _patch_deps(request: BuildRequest) -> list[str]:
     system = "Android" if request.android else "iOS" if request.apple else platform.system()
     applied = []
     for step in _ortdeps.apply_patches(_ortdeps.patch_steps(request.ort_source, request.deps_dir, system)):
-        applied.append(f"{step.patch.name} -> {step.directory}")
-        log.info("patched %s with %s", step.directory, step.patch.name)
+        applied.append(f"{step.name} -> {step.directory}")
+        log.info("patched %s with %s", step.directory, step.name)
     return applied
 
 
