@@ -15,7 +15,7 @@ from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
-from ort_reduced_build._fileio import TEMP_MARK, file_digest
+from ort_reduced_build._fileio import TEMP_MARK, file_integrity_digest
 
 from tests import modelgen
 
@@ -117,12 +117,12 @@ def temp_leftovers(root: Path) -> list[str]:
 
 def verify_cache(cache: Path) -> int:
     """Re-verify every cache entry by full hash against its manifest; the number of entries."""
-    entries = list((cache / "v1" / "objects").glob("*/*"))
+    entries = list((cache / "v2" / "objects").glob("*/*"))
     for entry in entries:
         manifest = json.loads((entry / "manifest.json").read_text())
         assert {"model.ort", "usage.config"} <= set(manifest["files"]), entry
         for name, (digest, _stamp) in manifest["files"].items():
-            assert file_digest(entry / name) == digest, f"{entry / name}: bytes differ from the manifest"
+            assert file_integrity_digest(entry / name) == digest, f"{entry / name}: bytes differ from the manifest"
     return len(entries)
 
 

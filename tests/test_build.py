@@ -308,7 +308,10 @@ def test_a_git_format_patch_series_is_applied_mail_by_mail(stub_ort: Path, tmp_p
     (eigen / "m.h").write_text("x = 1;\n")
     patches = stub_ort / "cmake" / "patches" / "eigen"
     patches.mkdir(parents=True, exist_ok=True)
-    mail = "From {sha} Mon Sep 17 00:00:00 2001\nSubject: [PATCH {n}/2]\n---\n--- a/m.h\n+++ b/m.h\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+    mail = (
+        "From {sha} Mon Sep 17 00:00:00 2001\nSubject: [PATCH {n}/2]\n---\n"
+        "--- a/m.h\n+++ b/m.h\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+    )
     (patches / "s390x-build.patch").write_text(
         mail.format(sha="1" * 40, n=1, old="x = 1;", new="x = 2;")
         + mail.format(sha="2" * 40, n=2, old="x = 2;", new="x = 3;")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -12,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
 from ort_reduced_build.settings import ConvertOptions
 
@@ -54,8 +54,8 @@ def _manifest_lists_nothing(entry: Path) -> None:
 
 
 def _manifest_points_outside(entry: Path) -> None:
-    outside = entry.parents[4] / "outside.bin"  # entry = <tmp>/cache/v1/objects/xx/<key>
-    digest = hashlib.sha256(outside.read_bytes()).hexdigest()
+    outside = entry.parents[4] / "outside.bin"  # entry = <tmp>/cache/v2/objects/xx/<key>
+    digest = integrity_digest(outside.read_bytes())
     _manifest(entry, lambda m: m["files"].update({"../../../../../outside.bin": [digest, [0, 0, 0, 0]]}))
 
 
@@ -63,7 +63,7 @@ def _consistent_but_invalid_usage(entry: Path) -> None:
     """A careful tamperer also fixes the manifest's digest: the grammar check still refuses the text."""
     text = b"ai.onnx;1;Re;lu\n"
     (entry / "usage.config").write_bytes(text)
-    _manifest(entry, lambda m: m["files"]["usage.config"].__setitem__(0, hashlib.sha256(text).hexdigest()))
+    _manifest(entry, lambda m: m["files"]["usage.config"].__setitem__(0, integrity_digest(text)))
 
 
 def _entry_replaced_by_a_file(entry: Path) -> None:
@@ -106,8 +106,8 @@ def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli) -> None
     config = (project / "out/required_operators_and_types.config").read_bytes()
     keys = [Cache(cache).key(m, "Fixed", ConvertOptions()) for m in models]
     for key, tamper in zip(keys, TAMPERINGS, strict=True):
-        tamper(cache / "v1/objects" / key[:2] / key)
-    for index in (cache / "v1/stat").iterdir():  # the stat index and external-data memos too
+        tamper(cache / "v2/objects" / key[:2] / key)
+    for index in (cache / "v2/stat").iterdir():  # the stat index and external-data memos too
         index.write_text('{"stamp": "garbage", "sha256": 7}' if index.name.startswith("external") else "[1, 2]")
     outside_before = outside.stat()
 
@@ -144,7 +144,7 @@ def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
         live_dir = Path(live.stdout.readline().strip()).parent  # type: ignore[union-attr]
         dead.wait(30)
         dead_dir = Path(dead.communicate()[0].strip()).parent
-        tmp = cache / "v1/tmp"
+        tmp = cache / "v2/tmp"
         legacy = write(tmp / "entry-from-an-older-version/model.ort", b"x").parent
         recent = write(tmp / ".foreign.tmp", b"x")
         old = time.time() - 2 * 86400

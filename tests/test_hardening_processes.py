@@ -124,7 +124,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(tmp_path: Path, 
     # Random points over a run (start-up, hashing, conversion, publishing), then twice the moment the
     # first output appears (mid-way through writing them: the window random points rarely hit).
     for point in (0.05, *sorted(rng.uniform(0.1, 1.0) for _ in range(4)), "first output", "first output"):
-        for entry in sorted((cache / "v1/objects").glob("*/*")):  # evict some entries: real work each time
+        for entry in sorted((cache / "v2/objects").glob("*/*")):  # evict some entries: real work each time
             if rng.random() < 0.6:
                 shutil.rmtree(entry)
         if point == "first output":
@@ -141,7 +141,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(tmp_path: Path, 
 
     # Killed runs leave scratch dirs and temp files; once old enough (or their process is gone, for the
     # hard-link temps that share the cache file's mtime) a later run sweeps them.
-    tmp = cache / "v1/tmp"
+    tmp = cache / "v2/tmp"
     for leftover in [*tmp.iterdir(), *out.rglob(".*.tmp")]:
         os.utime(leftover, (time.time() - 3600, time.time() - 3600))
     run = Tagged(["convert", "models", "-o", "out", "-j", "2"], cwd=project, cache=cache)
@@ -182,4 +182,4 @@ def test_eight_concurrent_runs_share_one_cache_and_one_output_dir(tmp_path: Path
         assert analyze_ort(out / rel).config == analyze_ort(path).config
     assert temp_leftovers(project) == []
     assert verify_cache(cache) == 5  # one entry per model, each re-verified by hash
-    assert list((cache / "v1/tmp").iterdir()) == []
+    assert list((cache / "v2/tmp").iterdir()) == []

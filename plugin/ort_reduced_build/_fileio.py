@@ -10,12 +10,17 @@ from __future__ import annotations
 import errno
 import filecmp
 import hashlib
+import mmap
 import os
 import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+Buffer = bytes | mmap.mmap
 
 __all__ = [
     "TEMP_MARK",
@@ -23,11 +28,13 @@ __all__ = [
     "atomic_link_or_copy",
     "atomic_write",
     "file_digest",
+    "file_integrity_digest",
+    "integrity_digest",
+    "mapped",
     "open_regular",
     "sweep_stale_temps",
 ]
 
-_CHUNK = 1 << 20
 TEMP_MARK = ".ortrb-"
 """In the name of every temp file we create beside an output: ``.<name>.ortrb-XXXX.tmp`` / ``.link``."""
 STALE_AFTER_S = 120.0
@@ -50,12 +57,36 @@ def _kind(mode: int) -> str:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a regular file's bytes, streamed."""
-    h = hashlib.sha256()
+    """sha256 of a regular file's bytes (the cache key's hash)."""
+    with mapped(path) as data:
+        return hashlib.sha256(data).hexdigest()
+
+
+def integrity_digest(data: Buffer) -> str:
+    """xxh3-128 of bytes: what a cache manifest records to notice a changed entry (10x faster than sha256)."""
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def file_integrity_digest(path: Path) -> str:
+    with mapped(path) as data:
+        return integrity_digest(data)
+
+
+@contextmanager
+def mapped(path: Path) -> Iterator[Buffer]:
+    """A regular file's bytes, memory-mapped read-only (no copy into this process's memory)."""
     with os.fdopen(open_regular(path), "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        if os.fstat(f.fileno()).st_size == 0:
+            yield b""
+            return
+        view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield view
+        finally:
+            with suppress(BufferError):  # a view still exported (the caller kept a slice): the GC unmaps it
+                view.close()
 
 
 def _umask() -> int:

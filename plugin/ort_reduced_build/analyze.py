@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._fileio import Buffer
 from .config import NAME_RE, OpsConfig, TypeUsage, parse_config
 from .errors import AnalyzeError
 
@@ -39,7 +40,7 @@ class ModelUsage:
     warnings: tuple[str, ...] = ()
 
 
-def read_ort_header(path: Path, data: bytes) -> str:
+def read_ort_header(path: Path, data: Buffer) -> str:
     """Check the flatbuffer identifier and return the ORT format version string."""
     if len(data) < 8 or data[4:8] != ORT_IDENTIFIER:
         raise AnalyzeError(f"{path}: not an ORT format model (no 'ORTM' identifier)")
@@ -53,10 +54,10 @@ def read_ort_header(path: Path, data: bytes) -> str:
     return version.decode("ascii", "replace") if version else ""
 
 
-def analyze_ort(path: Path, data: bytes | None = None) -> ModelUsage:
+def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
     """Operators per domain/opset and per-op types of one ``.ort`` file (always with types).
 
-    ``data``: the file's bytes when the caller has read them already.
+    ``data``: the file's bytes (or a memory map of them) when the caller has them already.
     """
     if data is None:
         data = _read(path)
@@ -85,7 +86,7 @@ def analyze_ort(path: Path, data: bytes | None = None) -> ModelUsage:
 _PROCESSOR_STATE = frozenset({"_required_ops", "_file", "_buffer", "_model", "_op_type_processors"})
 
 
-def _processor(path: Path, data: bytes, required: dict[str, dict[int, set[str]]], manager: Any) -> Any:
+def _processor(path: Path, data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) -> Any:
     """ORT's ``OrtFormatModelProcessor`` over bytes already read.
 
     Its constructor reads the file again and copies it into a ``bytearray`` (a third of the analysis time
@@ -94,7 +95,7 @@ def _processor(path: Path, data: bytes, required: dict[str, dict[int, set[str]]]
     from onnxruntime.tools.ort_format_model import OrtFormatModelProcessor
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
-    if not _PROCESSOR_STATE <= set(OrtFormatModelProcessor.__init__.__code__.co_names):
+    if not set(OrtFormatModelProcessor.__init__.__code__.co_names) >= _PROCESSOR_STATE:
         with warnings.catch_warnings():  # the processor leaves its file to the GC (a ResourceWarning)
             warnings.simplefilter("ignore", ResourceWarning)
             return OrtFormatModelProcessor(str(path), required, manager)

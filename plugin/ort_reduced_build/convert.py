@@ -8,7 +8,6 @@ per-model timeout is killed and replaced, and only its model is reported failed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from ._fileio import file_digest
+from ._fileio import file_integrity_digest, integrity_digest, mapped
 from .analyze import ModelUsage, analyze_ort
 from .config import merge
 from .settings import ConvertOptions
@@ -64,7 +63,7 @@ def default_jobs() -> int:
 
 @dataclass(frozen=True)
 class Converted:
-    """A finished conversion: the model's usage and the sha256 of each file left in the staging dir."""
+    """A finished conversion: the model's usage and the integrity digest of each file left in the staging dir."""
 
     usage: ModelUsage
     files: dict[str, str]
@@ -82,10 +81,9 @@ def convert_one(task: ConvertTask) -> Converted:
         {**entries, "session.save_model_format": "ORT"}
         | ({"optimization.minimal_build_optimizations": "save"} if runtime else {}),
     )
-    data = ort_path.read_bytes()
-    files = {ort_path.name: hashlib.sha256(data).hexdigest()}
-    usages = [analyze_ort(ort_path, data)]
-    del data
+    with mapped(ort_path) as data:
+        files = {ort_path.name: integrity_digest(data)}
+        usages = [analyze_ort(ort_path, data)]
     if runtime:
         # Saved optimizations may not be replayed: the ops of the plain "apply" model are needed too.
         applied = task.staging / "applied.ort"
@@ -104,7 +102,7 @@ def convert_one(task: ConvertTask) -> Converted:
         onnx_entries = entries | ({"optimization.minimal_build_optimizations": "apply"} if runtime else {})
         _session(task, task.staging / "model.optimized.onnx", onnx_entries)
     warnings = tuple(sorted({w for u in usages for w in u.warnings}))
-    files |= {p.name: file_digest(p) for p in sorted(task.staging.iterdir()) if p.name not in files}
+    files |= {p.name: file_integrity_digest(p) for p in sorted(task.staging.iterdir()) if p.name not in files}
     files = dict(sorted(files.items()))
     return Converted(ModelUsage(merge(u.config for u in usages), warnings), files)
 
