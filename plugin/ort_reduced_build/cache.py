@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._fileio import atomic_write, file_digest, file_integrity_digest, mapped
+from ._onnxwire import may_have_external_data
 from ._scratch import Scratch
 from ._version import __version__
 from .config import parse_config
@@ -351,7 +352,7 @@ def external_data_locations(model: Path) -> list[str]:
     A file that is not a valid ONNX protobuf has none here: onnxruntime reports it when it converts.
     """
     with mapped(model) as view:
-        if view.find(b"location") < 0:
+        if not may_have_external_data(view):
             return []
     import onnx
     from google.protobuf.message import DecodeError

@@ -177,6 +177,11 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
         results.send(result)
 
 
+_WORKER_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Workers never use BLAS, but ``import onnxruntime`` imports numpy, whose OpenBLAS would start (and spin) a
+thread per CPU in each worker, taking CPU from the conversions."""
+
+
 class _Worker:
     """A fresh interpreter running ``worker_main``, talking over two pipes.
 
@@ -193,7 +198,10 @@ class _Worker:
         )
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", code], pass_fds=(task_r, result_w), stdin=subprocess.DEVNULL
+                [sys.executable, "-c", code],
+                pass_fds=(task_r, result_w),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **_WORKER_THREADS},
             )
         finally:
             os.close(task_r)
