@@ -12,18 +12,13 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .build import (
-    ANDROID_ABIS,
-    APPLE_ARCHS,
-    MINIMAL_BUILDS,
-    OWNED_FLAGS,
-    AndroidTarget,
-    AppleTarget,
-    BuildRequest,
-    BuildResult,
-)
 from .errors import SettingsError
+from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
+
+if TYPE_CHECKING:
+    from .build import BuildRequest, BuildResult
 
 __all__ = ["add_build_parser"]
 
@@ -127,6 +122,8 @@ def _add_cross_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_request(args: argparse.Namespace) -> BuildRequest:
+    from .build import OWNED_FLAGS, AndroidTarget, AppleTarget, BuildRequest  # imported by this verb only
+
     if args.ort_source is None:
         raise SettingsError("--ort-source is required (or set ORT_SOURCE_DIR)")
     if args.config is None:

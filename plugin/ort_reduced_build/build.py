@@ -37,6 +37,7 @@ from ._fileio import atomic_write
 from .cache import onnxruntime_version
 from .config import OpsConfig, format_config, read_config
 from .errors import BuildError
+from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 __all__ = [
     "ANDROID_ABIS",
@@ -63,9 +64,6 @@ __all__ = [
 log = logging.getLogger("ort_reduced_build")
 
 BUILD_CONFIG = "MinSizeRel"
-MINIMAL_BUILDS = ("basic", "extended")
-ANDROID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
-APPLE_ARCHS = ("arm64", "arm64e", "x86_64")
 OWNED_FLAGS = ("--build_dir", "--config", "--include_ops_by_config", "--minimal_build", "--update", "--build")
 """build.py flags ``compose`` sets; extra arguments may not repeat them."""
 STAMP = "ort-reduced-build.json"

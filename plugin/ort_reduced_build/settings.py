@@ -26,6 +26,9 @@ OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
 OPTIMIZATION_STYLES = ("Fixed", "Runtime")
 TARGET_PLATFORMS = ("arm", "amd64")
 BUNDLES = ("ort", "onnx", "both")
+MINIMAL_BUILDS = ("basic", "extended")
+ANDROID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
+APPLE_ARCHS = ("arm64", "arm64e", "x86_64")
 
 
 @dataclass(frozen=True)
