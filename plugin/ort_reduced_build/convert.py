@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from ._fileio import file_integrity_digest, integrity_digest, mapped
+from ._zygote import Zygote, worker_env
 from .analyze import ModelUsage, analyze_ort
 from .config import merge
 from .settings import ConvertOptions
@@ -139,7 +140,7 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 600 else text[:600] + "..."
 
 
-def _bind_to_parent(parent: int | None) -> None:
+def bind_to_parent(parent: int | None) -> None:
     """Die with the parent (even on SIGKILL, mid-conversion) and let no model file steer onnxruntime.
 
     EOF on the task pipe only reaches an idle worker; one inside a hanging conversion needs
@@ -160,7 +161,7 @@ def _bind_to_parent(parent: int | None) -> None:
 def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     """A worker's loop: receive a task, convert, send the result; ``None`` ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    _bind_to_parent(parent)
+    bind_to_parent(parent)
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
     while True:
@@ -177,32 +178,37 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
         results.send(result)
 
 
-_WORKER_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""Workers never use BLAS, but ``import onnxruntime`` imports numpy, whose OpenBLAS would start (and spin) a
-thread per CPU in each worker, taking CPU from the conversions."""
-
-
 class _Worker:
-    """A fresh interpreter running ``worker_main``, talking over two pipes.
+    """A process running ``worker_main``, talking over two pipes: forked by the zygote when there is one,
+    else a fresh interpreter.
 
-    A plain subprocess (not ``multiprocessing``): nothing of the caller's ``__main__`` is re-imported,
-    so it works from scripts, notebooks, stdin and build backends alike.
+    Never ``multiprocessing``: nothing of the caller's ``__main__`` is re-imported, so it works from
+    scripts, notebooks, stdin and build backends alike.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, zygote: Zygote | None) -> None:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
-        code = (
-            f"import sys; sys.path[:] = {sys.path!r}; "
-            f"from ort_reduced_build.convert import worker_main; worker_main({task_r}, {result_w}, {os.getpid()})"
-        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.zygote = zygote if zygote is not None and zygote.alive else None
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", code],
-                pass_fds=(task_r, result_w),
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **_WORKER_THREADS},
-            )
+            if self.zygote is not None:
+                try:
+                    self.pid = self.zygote.fork(task_r, result_w)
+                except OSError:
+                    self.zygote = None
+            if self.zygote is None:
+                code = (
+                    f"import sys; sys.path[:] = {sys.path!r}; from ort_reduced_build.convert import worker_main; "
+                    f"worker_main({task_r}, {result_w}, {os.getpid()})"
+                )
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    pass_fds=(task_r, result_w),
+                    stdin=subprocess.DEVNULL,
+                    env=worker_env(),
+                )
+                self.pid = self.process.pid
         finally:
             os.close(task_r)
             os.close(result_w)
@@ -211,6 +217,7 @@ class _Worker:
         self.task: ConvertTask | None = None
         self.timeout: float | None = None
         self.deadline = float("inf")
+        self.returncode: int | None = None
 
     def start(self, task: ConvertTask, timeout: float | None) -> None:
         self.task, self.timeout = task, timeout
@@ -222,16 +229,26 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.tasks.send(None)
 
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Its exit code once it has exited; ``None`` if that is not known within ``timeout``."""
+        if self.process is not None:
+            try:
+                self.returncode = self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        elif self.zygote is not None:
+            self.returncode = self.zygote.exitcode(self.pid, timeout)
+        return self.returncode
+
     def join(self) -> None:
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
+        if self.wait(5) is None:
             self.kill()
         self._close()
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.wait()
         self._close()
 
     def _close(self) -> None:
@@ -244,6 +261,8 @@ def _crash_cause(exitcode: int | None) -> str:
         name = signal.Signals(-exitcode).name
         hint = "; out of memory?" if -exitcode == signal.SIGKILL else ""
         return f"conversion crashed ({name}{hint})"
+    if exitcode is None:
+        return "conversion process died (its exit status is unknown)"
     return f"conversion process exited with code {exitcode}"
 
 
@@ -258,6 +277,7 @@ def run_conversions(
     idle: list[_Worker] = []
     busy: list[_Worker] = []
     exhausted = False
+    zygote: Zygote | None = None
     try:
         while True:
             while not exhausted and len(busy) < jobs:
@@ -265,7 +285,9 @@ def run_conversions(
                 if task is None:
                     exhausted = True
                     break
-                worker = idle.pop() if idle else _Worker()
+                if not idle and zygote is None and sys.platform.startswith("linux"):
+                    zygote = Zygote()
+                worker = idle.pop() if idle else _Worker(zygote)
                 worker.start(task, timeout)
                 busy.append(worker)
             if exhausted:  # let idle workers exit now, while the last conversions run
@@ -294,6 +316,8 @@ def run_conversions(
         for worker in idle:
             worker.release()
             worker.join()
+        if zygote is not None:
+            zygote.close()
 
 
 @dataclass(frozen=True)
@@ -308,8 +332,7 @@ def _poll(worker: _Worker) -> Converted | ConvertFailure | _Dead | None:
             result: Converted | ConvertFailure = worker.results.recv()
             return result
     except (EOFError, OSError):
-        worker.process.wait()
-        cause = _crash_cause(worker.process.returncode)
+        cause = _crash_cause(worker.wait())
         worker._close()
         return _Dead(cause)
     if time.monotonic() >= worker.deadline:

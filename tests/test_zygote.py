@@ -1,0 +1,59 @@
+"""The zygote that forks conversion workers (Linux): pids, exit codes, and the fallback when it is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import pytest
+from ort_reduced_build._zygote import Zygote
+from ort_reduced_build.convert import _Worker
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks workers on Linux only")
+
+
+def _fork(zygote: Zygote) -> tuple[int, Connection]:
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
+    try:
+        pid = zygote.fork(task_r, result_w)
+    finally:
+        os.close(task_r)
+        os.close(result_w)
+    os.close(result_r)
+    return pid, Connection(task_w, readable=False)
+
+
+def test_forked_workers_report_how_they_ended() -> None:
+    zygote = Zygote()
+    try:
+        done, tasks = _fork(zygote)
+        killed, _ = _fork(zygote)
+        assert len({done, killed, zygote.process.pid, os.getpid()}) == 4
+        tasks.send(None)  # a worker's request to exit
+        os.kill(killed, signal.SIGKILL)
+        assert zygote.exitcode(killed, timeout=30) == -signal.SIGKILL
+        assert zygote.exitcode(done, timeout=30) == 0
+        status = Path(f"/proc/{zygote.process.pid}/status").read_text()
+        assert "Threads:\t1\n" in status  # no threads: forking it is safe
+    finally:
+        zygote.close()
+    assert zygote.process.returncode == 0
+
+
+def test_workers_are_spawned_when_the_zygote_is_gone() -> None:
+    zygote = Zygote()
+    zygote.process.kill()
+    zygote.process.wait()
+    worker = _Worker(zygote)
+    try:
+        assert worker.process is not None  # a fresh interpreter instead
+        assert not zygote.alive
+    finally:
+        worker.release()
+        worker.join()
+        zygote.close()
+    assert worker.returncode == 0
