@@ -15,14 +15,16 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._fileio import file_integrity_digest, integrity_digest, mapped
-from ._zygote import Zygote, worker_env
 from .analyze import ModelUsage, analyze_ort
 from .config import merge
 from .settings import ConvertOptions
+
+if TYPE_CHECKING:
+    from ._zygote import Zygote
 
 __all__ = ["ConvertFailure", "ConvertTask", "Converted", "convert_one", "default_jobs", "run_conversions"]
 
@@ -162,6 +164,8 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
     """A worker's loop: receive a task, convert, send the result; ``None`` ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     bind_to_parent(parent)
+    from multiprocessing.connection import Connection
+
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
     while True:
@@ -187,6 +191,10 @@ class _Worker:
     """
 
     def __init__(self, zygote: Zygote | None) -> None:
+        from multiprocessing.connection import Connection
+
+        from ._zygote import worker_env
+
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         self.process: subprocess.Popen[bytes] | None = None
@@ -271,8 +279,10 @@ def run_conversions(
 ) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
     """Run ``tasks`` on up to ``jobs`` worker processes; yield each task with its usage or failure.
 
-    ``tasks`` is pulled lazily, whenever a worker is free; no worker starts before the first task.
+    ``tasks`` is pulled lazily, whenever a worker is free; no worker starts before the first task (and
+    nothing of the process machinery is imported: the warm path stays light).
     """
+
     source = iter(tasks)
     idle: list[_Worker] = []
     busy: list[_Worker] = []
@@ -286,6 +296,8 @@ def run_conversions(
                     exhausted = True
                     break
                 if not idle and zygote is None and sys.platform.startswith("linux"):
+                    from ._zygote import Zygote
+
                     zygote = Zygote()
                 worker = idle.pop() if idle else _Worker(zygote)
                 worker.start(task, timeout)
@@ -297,6 +309,8 @@ def run_conversions(
                 break
             wait_for = min(w.deadline for w in busy) - time.monotonic()
             # A dead worker's result pipe reads as EOF: it wakes this wait as a result does.
+            from multiprocessing.connection import wait
+
             wait([w.results for w in busy], timeout=max(0.0, min(wait_for, 3600.0)))
             for worker in list(busy):
                 outcome = _poll(worker)
