@@ -36,7 +36,7 @@ from ._fileio import atomic_write, file_digest, file_integrity_digest, mapped
 from ._onnxwire import may_have_external_data
 from ._scratch import Scratch
 from ._version import __version__
-from .config import parse_config
+from .config import OpsConfig, format_config, parse_config
 from .discover import printable
 from .errors import CacheError, ConfigError, ModelError
 from .settings import ConvertOptions
@@ -68,10 +68,10 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """A verified cache entry: where its files are and the usage text."""
+    """A verified cache entry: where its files are and the model's usage (parsed)."""
 
     directory: Path
-    usage_text: str
+    usage: OpsConfig
     warnings: tuple[str, ...]
 
     @property
@@ -190,13 +190,13 @@ class Cache:
                         raise ValueError(f"{name} changed")
                     restamped[name] = current
             usage_text = (directory / "usage.config").read_text(encoding="utf-8")
-            parse_config(usage_text, str(directory / "usage.config"))
+            usage = parse_config(usage_text, str(directory / "usage.config"))
         except (OSError, ValueError, KeyError, TypeError, ConfigError):  # UnicodeDecodeError is a ValueError
             self._discard(key, directory, identity)
             return None
         if restamped:
             self._restamp(key, directory, files, warnings, restamped)
-        return CacheEntry(directory, usage_text, warnings)
+        return CacheEntry(directory, usage, warnings)
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
@@ -246,22 +246,22 @@ class Cache:
         return self._scratch.mkdtemp("entry-")
 
     def put(
-        self, key: str, staging: Path, usage_text: str, warnings: tuple[str, ...], digests: dict[str, str]
+        self, key: str, staging: Path, usage: OpsConfig, warnings: tuple[str, ...], digests: dict[str, str]
     ) -> CacheEntry:
         """Publish ``staging`` (files with their integrity digests in ``digests``) as ``key``'s entry."""
-        usage = staging / "usage.config"
-        usage.write_text(usage_text, encoding="utf-8")
-        digests = {**digests, usage.name: file_integrity_digest(usage)}
+        usage_file = staging / "usage.config"
+        usage_file.write_text(format_config(usage), encoding="utf-8")
+        digests = {**digests, usage_file.name: file_integrity_digest(usage_file)}
         files = {name: [digest, _stamp(staging / name)] for name, digest in sorted(digests.items())}
         (staging / "manifest.json").write_text(json.dumps({"files": files, "warnings": list(warnings)}))
         if self.root is None:
-            return CacheEntry(staging, usage_text, warnings)
+            return CacheEntry(staging, usage, warnings)
         directory = self._directory(key)
         directory.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
                 staging.rename(directory)
-                return CacheEntry(directory, usage_text, warnings)
+                return CacheEntry(directory, usage, warnings)
             except OSError:  # another build published it first: theirs is equal by construction
                 existing = self.get(key, tuple(digests))  # (a bad one is discarded here, and the rename retried)
                 if existing is not None:

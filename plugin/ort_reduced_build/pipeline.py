@@ -17,7 +17,7 @@ from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._version import __version__
 from .analyze import ModelUsage, analyze_ort, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
-from .config import OpsConfig, format_config, merge, parse_config, read_config
+from .config import OpsConfig, format_config, merge, read_config
 from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
@@ -116,9 +116,7 @@ def run(request: Request) -> Result:
                     log.info("failed     %s (%s): %s", m.display, style, outcome.cause)
                 continue
             with cache.lock(key):
-                entry = cache.put(
-                    key, task.staging, format_config(outcome.usage.config), outcome.usage.warnings, outcome.files
-                )
+                entry = cache.put(key, task.staging, outcome.usage.config, outcome.usage.warnings, outcome.files)
             entries[model.path, task.style] = entry
             published.append(entry)
             results.append(ModelResult(model, task.style, outcome.usage))
@@ -217,8 +215,7 @@ def _analyze_given_ort(model: Model) -> ModelResult:
 
 
 def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
-    usage = ModelUsage(parse_config(entry.usage_text, str(entry.directory)), entry.warnings)
-    return ModelResult(model, style, usage, cached=cached)
+    return ModelResult(model, style, ModelUsage(entry.usage, entry.warnings), cached=cached)
 
 
 def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Path, str], CacheEntry]) -> Result:
