@@ -3,6 +3,9 @@
     python benchmarks/bench_size.py --ort-source DIR [--deps-dir DIR] [--build-dir DIR] [--svg FILE]
     python benchmarks/bench_size.py --library PATH [--svg FILE]      (measure a library already built)
 
+``--variant LABEL=PATH`` (repeatable) adds other builds of the same config to the table and the chart,
+e.g. one with extra build.py flags (``ort-reduced-build build ... -- --enable_lto``).
+
 Writes the sample's config with ``ort-reduced-build config``, builds the runtime with ``ort-reduced-build
 build`` (the flags ``build.py`` picks for that config; a build directory with a build of the same config
 is reused), and prints the library's size next to the issue's reference points: PyPI's full
@@ -45,8 +48,8 @@ def build_library(args: argparse.Namespace) -> Path:
     return Path(json.loads(described)["library"])
 
 
-def svg(rows: list[tuple[str, int]], target: int) -> str:
-    """A horizontal bar chart (log-free, MB), ours first; the target as a dashed line."""
+def svg(rows: list[tuple[str, int]], target: int, n_ours: int) -> str:
+    """A horizontal bar chart (MB): our ``1 + n_ours`` builds first, in blue; the target as a dashed line."""
     width, left, bar, gap = 640, 250, 22, 10
     scale = (width - left - 90) / max(size for _, size in rows)
     height = 40 + len(rows) * (bar + gap) + 20
@@ -57,7 +60,7 @@ def svg(rows: list[tuple[str, int]], target: int) -> str:
     ]
     for i, (label, size) in enumerate(rows):
         y = 36 + i * (bar + gap)
-        color = "#2a7ab9" if i == 0 else "#9a9a9a"
+        color = "#2a7ab9" if i <= n_ours else "#9a9a9a"
         out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{label}</text>')
         out.append(f'<rect x="{left}" y="{y}" width="{max(1.0, size * scale):.1f}" height="{bar}" fill="{color}"/>')
         out.append(f'<text x="{left + size * scale + 6:.1f}" y="{y + 15}">{size / 1e6:.2f}</text>')
@@ -75,12 +78,14 @@ def main() -> None:
     source.add_argument("--library", type=Path, help="measure this library instead of building one")
     parser.add_argument("--deps-dir", type=Path, help="ORT's dependency sources (offline build)")
     parser.add_argument("--build-dir", type=Path, help="keep the build here (reused when the config is the same)")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH", help="another build to show")
     parser.add_argument("--svg", type=Path, help="write the bar chart here")
     args = parser.parse_args()
 
     library = args.library or build_library(args)
     size = library.stat().st_size
-    rows = [("ours: the sample's 2 models", size), *REFERENCES]
+    variants = [(label, Path(path).stat().st_size) for label, _, path in (v.partition("=") for v in args.variant)]
+    rows = [("ours: the sample's 2 models", size), *variants, *REFERENCES]
     print("| build | libonnxruntime.so bytes | vs ours |")
     print("|---|---:|---:|")
     for label, bytes_ in rows:
@@ -88,7 +93,7 @@ def main() -> None:
     verdict = "met" if size <= TARGET else "NOT met"
     print(f"\n{library}: {size:,} bytes; target <= {TARGET:,}: {verdict}")
     if args.svg:
-        args.svg.write_text(svg(rows, TARGET), encoding="utf-8")
+        args.svg.write_text(svg(rows, TARGET, len(variants)), encoding="utf-8")
         print(f"wrote {args.svg}")
 
 
