@@ -21,6 +21,7 @@ import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -115,6 +116,12 @@ def zygote_main(sock_fd: int, parent: int) -> None:
     if sum(1 for _ in Path("/proc/self/task").iterdir()) > 1:
         os._exit(3)  # something started a thread: forking is unsafe; the parent starts workers itself
     sock = socket.socket(fileno=sock_fd)
+    with suppress(OSError):  # the parent closed its end (or died): nobody to fork for or report to
+        _serve(sock, worker_main)
+    os._exit(0)
+
+
+def _serve(sock: socket.socket, worker_main: Callable[[int, int, int], None]) -> None:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -131,7 +138,7 @@ def zygote_main(sock_fd: int, parent: int) -> None:
         if sock in ready:
             message, fds, _, _ = socket.recv_fds(sock, 1, 2)
             if not message or len(fds) != 2:
-                os._exit(0)  # the parent is done (or gone)
+                return  # the parent is done
             pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
