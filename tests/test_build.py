@@ -322,3 +322,51 @@ def test_a_git_format_patch_series_is_applied_mail_by_mail(stub_ort: Path, tmp_p
     assert (eigen / "m.h").read_text() == "x = 3;\n"
     assert apply_patches(steps) == []
     assert (eigen / "m.h").read_text() == "x = 3;\n"
+
+
+_DISABLE_TYPES_ARG = """
+    parser.add_argument(
+        "--disable_types",
+        nargs="+",
+        default=[],
+        choices=["float4", "float8", "optional", "sparsetensor", "string"],
+        help="Disable selected data types.",
+    )
+"""
+"""The shape of the argument in ORT 1.28's tools/ci_build/build_args.py (the stub tree's stand-in)."""
+
+
+@pytest.mark.parametrize(
+    ("value_types", "text", "disabled"),
+    [
+        ("float,int64", "ai.onnx;13;Add\n", ["float4", "float8", "optional", "sparsetensor", "string"]),
+        ("float,string", "ai.onnx.ml;1;ZipMap\n", ["float4", "float8", "optional", "sparsetensor"]),
+        ("float,float8e4m3fn,sparse_tensor", "ai.onnx;19;Cast\n", ["float4", "optional", "string"]),
+        ("float", "ai.onnx;18;OptionalHasElement\n", ["float4", "float8", "sparsetensor", "string"]),
+        ("float,unknown", "ai.onnx;13;Add\n", []),  # a value of unknown type: nothing can be ruled out
+        (None, "ai.onnx;13;Add\n", []),  # no record (a hand-written or merged config)
+    ],
+)
+def test_type_support_no_model_needs_is_left_out(
+    stub_ort: Path, value_types: str | None, text: str, disabled: list[str]
+) -> None:
+    (stub_ort / "tools" / "ci_build" / "build_args.py").write_text(_DISABLE_TYPES_ARG)
+    config = stub_ort.parent / "ops.config"
+    config.write_text((f"# value types: {value_types}\n" if value_types is not None else "") + text)
+    argv = build.command(request(stub_ort))
+    flags = argv[argv.index("--disable_types") + 1 : argv.index("--build_shared_lib")] if disabled else []
+    assert flags == disabled
+    assert ("--disable_types" in argv) == bool(disabled)
+
+
+def test_disable_types_only_with_choices_this_ort_has(stub_ort: Path) -> None:
+    config = stub_ort.parent / "ops.config"
+    config.write_text("# value types: float\nai.onnx;13;Add\n")
+    assert "--disable_types" not in build.command(request(stub_ort))  # no build_args.py: an older build.py
+    (stub_ort / "tools" / "ci_build" / "build_args.py").write_text(_DISABLE_TYPES_ARG.replace(', "string"', ""))
+    argv = build.command(request(stub_ort))
+    assert argv[argv.index("--disable_types") + 1 : argv.index("--build_shared_lib")] == [
+        "float4", "float8", "optional", "sparsetensor"
+    ]  # fmt: skip
+    given = build.command(request(stub_ort, extra_args=("--disable_types", "float8")))
+    assert given.count("--disable_types") == 1  # the user's choice, not ours

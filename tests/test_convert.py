@@ -275,3 +275,34 @@ def test_config_from_a_given_runtime_ort_covers_its_replayed_optimizations(tmp_p
     # What the .onnx needs in Runtime style (both conversions, as ORT's converter does) is covered.
     r = cli("check", models, "--optimization-style", "Runtime", "--config", given)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _float8_cast() -> onnx.ModelProto:
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["q"], to=TensorProto.FLOAT8E4M3FN),
+            helper.make_node("Cast", ["q"], ["y"], to=1),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+
+
+def test_config_records_the_value_types_the_models_hold(tmp_path: Path, cli) -> None:
+    """The header line build.py's --disable_types is chosen from: element types of every value, subgraphs
+    and ZipMap's sequence of maps included; cached runs say the same; merged configs say nothing."""
+    models = tmp_path / "m"
+    modelgen.save(modelgen.sklearn_pipeline(), models / "forest.onnx")
+    modelgen.save(modelgen.control_flow(), models / "loops.onnx")
+    modelgen.save(_float8_cast(), models / "f8.onnx")
+    config = tmp_path / "out.config"
+    for _ in range(2):  # cold, then from the cache
+        assert cli("config", models, "-o", config).returncode == 0
+        lines = [line for line in config.read_text().splitlines() if line.startswith("# value types: ")]
+        assert lines == ["# value types: bool,float,float8e4m3fn,int64,string"]
+    extra = tmp_path / "extra.config"
+    extra.write_text("ai.onnx;13;Relu\n")
+    assert cli("config", models, "-o", config, "--extra-ops", extra).returncode == 0
+    assert "# value types" not in config.read_text()

@@ -101,5 +101,5 @@ def test_ten_thousand_files(tmp_path: Path, cli) -> None:
     cold = time.monotonic() - start
     assert r.returncode == 0, r.stderr
     assert "10000 model(s), 2 converted, 9998 cached, 0 failed" in r.stderr  # one conversion per content
-    assert len((root / "c.config").read_text().splitlines()) == 1 + 10_000 + 1 + 2  # header, models, options, ops
+    assert len((root / "c.config").read_text().splitlines()) == 1 + 10_000 + 2 + 2  # header, models, options+types, ops
     assert cold < 90, f"{cold:.1f}s for 10,000 files"

@@ -38,6 +38,9 @@ class ModelUsage:
 
     config: OpsConfig
     warnings: tuple[str, ...] = ()
+    value_types: frozenset[str] = frozenset({"unknown"})
+    """Element types of every value (``float``, ``string``, ``float8e4m3fn`` ...), ``sparse_tensor`` when it
+    has sparse initializers, ``unknown`` for a value of a type the file does not describe."""
 
 
 def read_ort_header(path: Path, data: Buffer) -> str:
@@ -80,7 +83,55 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
             if entry is not None and (domain, name) not in manager.unrestricted:
                 types[domain, name] = parse_config(f"{domain};1;{name}{entry}").types[domain, name]
     ops = {d: {v: frozenset(n) for v, n in opsets.items()} for d, opsets in required.items()}
-    return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)))
+    try:
+        value_types = _value_types(data)
+    except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
+        raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
+    return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)), value_types)
+
+
+def _value_types(data: Buffer) -> frozenset[str]:
+    """The value types of every graph of the model (subgraphs included); see ``ModelUsage.value_types``."""
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
+
+    found: set[str] = set()
+
+    def add(type_info: Any) -> None:
+        kind = type_info.ValueType() if type_info is not None else 0
+        value = type_info.Value() if kind else None
+        if kind == fbs.TypeInfoValue.TypeInfoValue.tensor_type and value is not None:
+            tensor = fbs.TensorTypeAndShape.TensorTypeAndShape()
+            tensor.Init(value.Bytes, value.Pos)
+            found.add(_type_name(tensor.ElemType()).lower())
+        elif kind == fbs.TypeInfoValue.TypeInfoValue.sequence_type and value is not None:
+            sequence = fbs.SequenceType.SequenceType()
+            sequence.Init(value.Bytes, value.Pos)
+            add(sequence.ElemType())
+        elif kind == fbs.TypeInfoValue.TypeInfoValue.map_type and value is not None:
+            mapping = fbs.MapType.MapType()
+            mapping.Init(value.Bytes, value.Pos)
+            found.add(_type_name(mapping.KeyType()).lower())
+            add(mapping.ValueType())
+        else:
+            found.add("unknown")
+
+    graphs = [fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()]
+    while graphs:
+        graph = graphs.pop()
+        if graph is None:
+            continue
+        for i in range(graph.NodeArgsLength()):
+            arg = graph.NodeArgs(i)
+            if arg.Name():  # the nameless arg stands for omitted optional inputs: it has no type
+                add(arg.Type())
+        if graph.SparseInitializersLength():
+            found.add("sparse_tensor")
+        for i in range(graph.NodesLength()):
+            node = graph.Nodes(i)
+            for j in range(node.AttributesLength()):
+                attr = node.Attributes(j)
+                graphs += [attr.G(), *(attr.Graphs(k) for k in range(attr.GraphsLength()))]
+    return frozenset(found)
 
 
 _PROCESSOR_STATE = frozenset({"_required_ops", "_file", "_buffer", "_model", "_op_type_processors"})

@@ -35,7 +35,7 @@ from pathlib import Path
 from . import _ortdeps
 from ._fileio import atomic_write
 from .cache import onnxruntime_version
-from .config import OpsConfig, format_config, read_config
+from .config import OpsConfig, format_config, read_config_and_value_types
 from .errors import BuildError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
@@ -172,8 +172,10 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def compose(request: BuildRequest, config: OpsConfig, host: Host | None = None) -> list[str]:
-    """build.py's command line for ``request`` and the parsed ``config``."""
+def compose(
+    request: BuildRequest, config: OpsConfig, host: Host | None = None, value_types: frozenset[str] | None = None
+) -> list[str]:
+    """build.py's command line for ``request``, the parsed ``config`` and the value types its header records."""
     host = host or Host()
     extra, user_defines = _split_defines(request.extra_args)
     argv = [request.python, str(request.ort_source / "tools" / "ci_build" / "build.py")]
@@ -183,6 +185,7 @@ def compose(request: BuildRequest, config: OpsConfig, host: Host | None = None) 
     if request.type_reduction and (config.types or config.globally_allowed_types is not None):
         argv.append("--enable_reduced_operator_type_support")
     argv += _op_flags(config, extra)
+    argv += _type_flags(config, value_types, extra, request.ort_source)
     argv += ["--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error"]
     argv += ["--parallel", *([str(request.jobs)] if request.jobs else [])]
     if request.cmake is not None:
@@ -212,6 +215,47 @@ def _op_flags(config: OpsConfig, extra: Sequence[str]) -> list[str]:
     if not contrib and not uses_ep and "--disable_contrib_ops" not in extra:
         flags.append("--disable_contrib_ops")
     return flags
+
+
+_DISABLE_TYPES = {
+    "float4": {"float4e2m1"},
+    "float8": {"float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz"},
+    "optional": set(),  # the ORT format cannot describe optional values (they read as "unknown")
+    "sparsetensor": {"sparse_tensor"},
+    "string": {"string"},
+}
+"""build.py's ``--disable_types`` choices and the value types each one takes out of the runtime."""
+
+
+def _type_flags(
+    config: OpsConfig, value_types: frozenset[str] | None, extra: Sequence[str], ort_source: Path
+) -> list[str]:
+    """``--disable_types`` for the type support no model needs, when the config's header says which types
+    the models hold (a config without that record, or with a value of unknown type, disables nothing)."""
+    if value_types is None or "unknown" in value_types or "--disable_types" in extra:
+        return []
+    ops = {op for opsets in config.ops.values() for names in opsets.values() for op in names}
+    choices = [
+        choice
+        for choice, types in _DISABLE_TYPES.items()
+        if choice in _disable_types_choices(ort_source)
+        and not types & value_types
+        and not (choice == "optional" and any(op.startswith("Optional") for op in ops))
+    ]
+    return ["--disable_types", *choices] if choices else []
+
+
+def _disable_types_choices(ort_source: Path) -> frozenset[str]:
+    """The ``--disable_types`` choices this ORT's build.py accepts (none if it has no such flag)."""
+    for name in ("build_args.py", "build.py"):
+        try:
+            text = (ort_source / "tools" / "ci_build" / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        found = re.search(r'"--disable_types".*?choices=\[([^\]]*)\]', text, re.DOTALL)
+        if found:
+            return frozenset(re.findall(r'"([a-z0-9_]+)"', found[1]))
+    return frozenset()
 
 
 def _target_flags(request: BuildRequest) -> list[str]:
@@ -295,7 +339,8 @@ def default_cmake() -> Path | None:
 def command(request: BuildRequest, host: Host | None = None) -> list[str]:
     """The build.py command ``run`` would issue (``--dry-run``)."""
     check_source(request.ort_source)
-    return compose(_resolved(request), read_config(request.config), host)
+    config, value_types = read_config_and_value_types(request.config)
+    return compose(_resolved(request), config, host, value_types)
 
 
 def _resolved(request: BuildRequest) -> BuildRequest:
@@ -309,8 +354,8 @@ def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, h
     host = host or Host()
     source_version = check_source(request.ort_source)
     request = _resolved(request)
-    config = read_config(request.config)
-    argv = compose(request, config, host)
+    config, value_types = read_config_and_value_types(request.config)
+    argv = compose(request, config, host, value_types)
     if (warning := version_warning(source_version)) is not None:
         log.warning("warning: %s", warning)
     if request.apple is not None and host.system != "Darwin":

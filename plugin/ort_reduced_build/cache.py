@@ -36,13 +36,15 @@ from ._fileio import atomic_write, file_digest, file_integrity_digest, mapped
 from ._onnxwire import may_have_external_data
 from ._scratch import Scratch
 from ._version import __version__
-from .config import OpsConfig, format_config, parse_config
+from .config import OpsConfig, format_config, format_value_types, parse_config, parse_value_types
 from .discover import printable
 from .errors import CacheError, ConfigError, ModelError
 from .settings import ConvertOptions
 
 if TYPE_CHECKING:
     from filelock import FileLock
+
+    from .analyze import ModelUsage
 
 __all__ = ["Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
 
@@ -73,6 +75,7 @@ class CacheEntry:
     directory: Path
     usage: OpsConfig
     warnings: tuple[str, ...]
+    value_types: frozenset[str]
 
     @property
     def ort(self) -> Path:
@@ -191,12 +194,13 @@ class Cache:
                     restamped[name] = current
             usage_text = (directory / "usage.config").read_text(encoding="utf-8")
             usage = parse_config(usage_text, str(directory / "usage.config"))
+            value_types = parse_value_types(usage_text) or frozenset({"unknown"})
         except (OSError, ValueError, KeyError, TypeError, ConfigError):  # UnicodeDecodeError is a ValueError
             self._discard(key, directory, identity)
             return None
         if restamped:
             self._restamp(key, directory, files, warnings, restamped)
-        return CacheEntry(directory, usage, warnings)
+        return CacheEntry(directory, usage, warnings, value_types)
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
@@ -245,23 +249,22 @@ class Cache:
             return Path(tempfile.mkdtemp(prefix="ort-reduced-build-entry-"))
         return self._scratch.mkdtemp("entry-")
 
-    def put(
-        self, key: str, staging: Path, usage: OpsConfig, warnings: tuple[str, ...], digests: dict[str, str]
-    ) -> CacheEntry:
+    def put(self, key: str, staging: Path, usage: ModelUsage, digests: dict[str, str]) -> CacheEntry:
         """Publish ``staging`` (files with their integrity digests in ``digests``) as ``key``'s entry."""
         usage_file = staging / "usage.config"
-        usage_file.write_text(format_config(usage), encoding="utf-8")
+        usage_file.write_text(format_config(usage.config, [format_value_types(usage.value_types)]), encoding="utf-8")
+        warnings = usage.warnings
         digests = {**digests, usage_file.name: file_integrity_digest(usage_file)}
         files = {name: [digest, _stamp(staging / name)] for name, digest in sorted(digests.items())}
         (staging / "manifest.json").write_text(json.dumps({"files": files, "warnings": list(warnings)}))
         if self.root is None:
-            return CacheEntry(staging, usage, warnings)
+            return CacheEntry(staging, usage.config, warnings, usage.value_types)
         directory = self._directory(key)
         directory.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
                 staging.rename(directory)
-                return CacheEntry(directory, usage, warnings)
+                return CacheEntry(directory, usage.config, warnings, usage.value_types)
             except OSError:  # another build published it first: theirs is equal by construction
                 existing = self.get(key, tuple(digests))  # (a bad one is discarded here, and the rename retried)
                 if existing is not None:

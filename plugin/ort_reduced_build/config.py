@@ -26,7 +26,17 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["OpsConfig", "TypeUsage", "format_config", "merge", "parse_config", "read_config"]
+__all__ = [
+    "OpsConfig",
+    "TypeUsage",
+    "format_config",
+    "format_value_types",
+    "merge",
+    "parse_config",
+    "parse_value_types",
+    "read_config",
+    "read_config_and_value_types",
+]
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.]+")
 """Valid domain and operator names: nothing that could start a new field, op or line."""
@@ -35,6 +45,10 @@ TYPE_RE = re.compile(r"[A-Za-z0-9_:<>,]+")
 
 GLOBAL_TYPES_PREFIX = "!globally_allowed_types;"
 ALL_OPS_IF_EMPTY = "!no_ops_specified_means_all_ops_are_required"
+VALUE_TYPES_PREFIX = "# value types: "
+"""A comment line of ours (ORT's parsers skip it): every value type the models hold, for ``build`` to
+leave out type support (``--disable_types``) no model needs. Absent when not known (merged configs)."""
+_VALUE_TYPE_RE = re.compile(r"[a-z0-9_]+")
 
 OpKey = tuple[str, str]
 """``(domain, op)``."""
@@ -257,12 +271,35 @@ def format_config(config: OpsConfig, header: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_value_types(value_types: Iterable[str]) -> str:
+    """The header line (without ``# ``) recording the models' value types, sorted."""
+    return VALUE_TYPES_PREFIX.removeprefix("# ") + ",".join(sorted(value_types))
+
+
+def parse_value_types(text: str) -> frozenset[str] | None:
+    """The value types a config's header records; ``None`` without (or with a malformed) record."""
+    for line in text.splitlines():
+        if line.startswith(VALUE_TYPES_PREFIX):
+            names = [n.strip() for n in line.removeprefix(VALUE_TYPES_PREFIX).split(",") if n.strip()]
+            return frozenset(names) if all(_VALUE_TYPE_RE.fullmatch(n) for n in names) else None
+    return None
+
+
 def read_config(path: Path) -> OpsConfig:
     """Parse the config file at ``path``; a missing or unreadable file raises ``ConfigError``."""
+    return parse_config(_read_text(path), str(path))
+
+
+def read_config_and_value_types(path: Path) -> tuple[OpsConfig, frozenset[str] | None]:
+    """The config file at ``path`` and the value types its header records (see ``parse_value_types``)."""
+    text = _read_text(path)
+    return parse_config(text, str(path)), parse_value_types(text)
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
-    return parse_config(text, str(path))

@@ -107,7 +107,8 @@ def convert_one(task: ConvertTask) -> Converted:
     warnings = tuple(sorted({w for u in usages for w in u.warnings}))
     files |= {p.name: file_integrity_digest(p) for p in sorted(task.staging.iterdir()) if p.name not in files}
     files = dict(sorted(files.items()))
-    return Converted(ModelUsage(merge(u.config for u in usages), warnings), files)
+    value_types = frozenset().union(*(u.value_types for u in usages))
+    return Converted(ModelUsage(merge(u.config for u in usages), warnings, value_types), files)
 
 
 def _session(task: ConvertTask, output: Path, entries: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._version import __version__
 from .analyze import ModelUsage, analyze_ort, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
-from .config import OpsConfig, format_config, merge, read_config
+from .config import OpsConfig, format_config, format_value_types, merge, read_config
 from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
@@ -116,7 +116,7 @@ def run(request: Request) -> Result:
                     log.info("failed     %s (%s): %s", m.display, style, outcome.cause)
                 continue
             with cache.lock(key):
-                entry = cache.put(key, task.staging, outcome.usage.config, outcome.usage.warnings, outcome.files)
+                entry = cache.put(key, task.staging, outcome.usage, outcome.files)
             entries[model.path, task.style] = entry
             published.append(entry)
             results.append(ModelResult(model, task.style, outcome.usage))
@@ -211,11 +211,13 @@ def _analyze_given_ort(model: Model) -> ModelResult:
     produced = [
         OpsConfig({d: {v: frozenset({op})}}) for r in replayed for d, op, v in (*r.produced_ops, *r.touched_ops)
     ]
-    return ModelResult(model, "ort", ModelUsage(merge([usage.config, *produced]), usage.warnings))
+    # A replay rewrites nodes into values this file does not describe: their types are unknown.
+    value_types = usage.value_types | ({"unknown"} if replayed else set())
+    return ModelResult(model, "ort", ModelUsage(merge([usage.config, *produced]), usage.warnings, value_types))
 
 
 def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
-    return ModelResult(model, style, ModelUsage(entry.usage, entry.warnings), cached=cached)
+    return ModelResult(model, style, ModelUsage(entry.usage, entry.warnings, entry.value_types), cached=cached)
 
 
 def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Path, str], CacheEntry]) -> Result:
@@ -276,6 +278,9 @@ def _header(request: Request, results: Sequence[ModelResult]) -> list[str]:
         f"type reduction {'on' if request.type_reduction else 'off'}"
         + (f", target {opts.target_platform}" if opts.target_platform else "")
     )
+    if not request.extra_configs:  # merged configs do not say which types their models hold
+        value_types = frozenset().union(*(r.usage.value_types for r in results if r.usage is not None))
+        header.append(format_value_types(value_types))
     return header
 
 
