@@ -95,6 +95,10 @@ def _value_types(data: Buffer) -> frozenset[str]:
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
     found: set[str] = set()
+    known = {code: name for name, code in vars(fbs.TensorDataType.TensorDataType).items() if name.isupper()}
+
+    def element(code: int) -> str:  # the schema's names are ONNX's; onnx is imported only for newer codes
+        return (known.get(code) or _type_name(code)).lower()
 
     def add(type_info: Any) -> None:
         kind = type_info.ValueType() if type_info is not None else 0
@@ -102,7 +106,7 @@ def _value_types(data: Buffer) -> frozenset[str]:
         if kind == fbs.TypeInfoValue.TypeInfoValue.tensor_type and value is not None:
             tensor = fbs.TensorTypeAndShape.TensorTypeAndShape()
             tensor.Init(value.Bytes, value.Pos)
-            found.add(_type_name(tensor.ElemType()).lower())
+            found.add(element(tensor.ElemType()))
         elif kind == fbs.TypeInfoValue.TypeInfoValue.sequence_type and value is not None:
             sequence = fbs.SequenceType.SequenceType()
             sequence.Init(value.Bytes, value.Pos)
@@ -110,7 +114,7 @@ def _value_types(data: Buffer) -> frozenset[str]:
         elif kind == fbs.TypeInfoValue.TypeInfoValue.map_type and value is not None:
             mapping = fbs.MapType.MapType()
             mapping.Init(value.Bytes, value.Pos)
-            found.add(_type_name(mapping.KeyType()).lower())
+            found.add(element(mapping.KeyType()))
             add(mapping.ValueType())
         else:
             found.add("unknown")
