@@ -94,27 +94,29 @@ def _value_types(data: Buffer) -> frozenset[str]:
     """The value types of every graph of the model (subgraphs included); see ``ModelUsage.value_types``."""
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
+    codes: set[int] = set()  # element type codes; names at the end
     found: set[str] = set()
-    known = {code: name for name, code in vars(fbs.TensorDataType.TensorDataType).items() if name.isupper()}
-
-    def element(code: int) -> str:  # the schema's names are ONNX's; onnx is imported only for newer codes
-        return (known.get(code) or _type_name(code)).lower()
+    tensor, sequence, mapping = (
+        fbs.TensorTypeAndShape.TensorTypeAndShape(),
+        fbs.SequenceType.SequenceType(),
+        fbs.MapType.MapType(),
+    )
+    kinds = fbs.TypeInfoValue.TypeInfoValue
 
     def add(type_info: Any) -> None:
         kind = type_info.ValueType() if type_info is not None else 0
         value = type_info.Value() if kind else None
-        if kind == fbs.TypeInfoValue.TypeInfoValue.tensor_type and value is not None:
-            tensor = fbs.TensorTypeAndShape.TensorTypeAndShape()
+        if value is None:
+            found.add("unknown")
+        elif kind == kinds.tensor_type:
             tensor.Init(value.Bytes, value.Pos)
-            found.add(element(tensor.ElemType()))
-        elif kind == fbs.TypeInfoValue.TypeInfoValue.sequence_type and value is not None:
-            sequence = fbs.SequenceType.SequenceType()
+            codes.add(tensor.ElemType())
+        elif kind == kinds.sequence_type:
             sequence.Init(value.Bytes, value.Pos)
             add(sequence.ElemType())
-        elif kind == fbs.TypeInfoValue.TypeInfoValue.map_type and value is not None:
-            mapping = fbs.MapType.MapType()
+        elif kind == kinds.map_type:
             mapping.Init(value.Bytes, value.Pos)
-            found.add(element(mapping.KeyType()))
+            codes.add(mapping.KeyType())
             add(mapping.ValueType())
         else:
             found.add("unknown")
@@ -135,7 +137,9 @@ def _value_types(data: Buffer) -> frozenset[str]:
             for j in range(node.AttributesLength()):
                 attr = node.Attributes(j)
                 graphs += [attr.G(), *(attr.Graphs(k) for k in range(attr.GraphsLength()))]
-    return frozenset(found)
+    # The schema's names are ONNX's; onnx is imported only for codes newer than this schema.
+    names = {code: name for name, code in vars(fbs.TensorDataType.TensorDataType).items() if name.isupper()}
+    return frozenset(found | {(names.get(code) or _type_name(code)).lower() for code in codes})
 
 
 _PROCESSOR_STATE = frozenset({"_required_ops", "_file", "_buffer", "_model", "_op_type_processors"})
