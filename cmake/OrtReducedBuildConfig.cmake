@@ -75,14 +75,15 @@ Commands
     ort_reduced_build_add_runtime(<target> CONFIG <file or config target>
                                   [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
                                   [MINIMAL_BUILD basic|extended]
-                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION]
+                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_LTO]
                                   [BUILD_ARGS <build.py argument>...])
 
   Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
   ``tools/ci_build/build.py --minimal_build --include_ops_by_config`` in
   ``${CMAKE_CURRENT_BINARY_DIR}/<target>``, through ``ort-reduced-build build``, which picks the
   flags from the config. The custom target ``<target>-build`` runs it; it rebuilds only when the
-  config's content (comments aside) or the command changes. ``<target>-dry-run`` prints the
+  config's content (comments aside) or the command changes; ``NO_LTO`` turns link-time
+  optimization (on by default, for size) off. ``<target>-dry-run`` prints the
   build.py command line. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
   (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)
   toolchain settings are passed on. ``DEPS_DIR`` holds ORT's dependency sources named as in its

@@ -51,7 +51,7 @@ def test_compose_smallest_flags_for_a_typed_onnx_only_config(stub_ort: Path) -> 
         "--build_dir", str(req.build_dir), "--config", "MinSizeRel", "--update", "--build",
         "--minimal_build", "--include_ops_by_config", str(req.config),
         "--enable_reduced_operator_type_support", "--disable_ml_ops", "--disable_contrib_ops",
-        "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
+        "--enable_lto", "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
         "--parallel", "2",
         "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
     ]  # fmt: skip
@@ -354,7 +354,7 @@ def test_type_support_no_model_needs_is_left_out(
     config = stub_ort.parent / "ops.config"
     config.write_text((f"# value types: {value_types}\n" if value_types is not None else "") + text)
     argv = build.command(request(stub_ort))
-    flags = argv[argv.index("--disable_types") + 1 : argv.index("--build_shared_lib")] if disabled else []
+    flags = argv[argv.index("--disable_types") + 1 : argv.index("--enable_lto")] if disabled else []
     assert flags == disabled
     assert ("--disable_types" in argv) == bool(disabled)
 
@@ -365,8 +365,15 @@ def test_disable_types_only_with_choices_this_ort_has(stub_ort: Path) -> None:
     assert "--disable_types" not in build.command(request(stub_ort))  # no build_args.py: an older build.py
     (stub_ort / "tools" / "ci_build" / "build_args.py").write_text(_DISABLE_TYPES_ARG.replace(', "string"', ""))
     argv = build.command(request(stub_ort))
-    assert argv[argv.index("--disable_types") + 1 : argv.index("--build_shared_lib")] == [
+    assert argv[argv.index("--disable_types") + 1 : argv.index("--enable_lto")] == [
         "float4", "float8", "optional", "sparsetensor"
     ]  # fmt: skip
     given = build.command(request(stub_ort, extra_args=("--disable_types", "float8")))
     assert given.count("--disable_types") == 1  # the user's choice, not ours
+
+
+def test_lto_is_on_unless_turned_off(stub_ort: Path) -> None:
+    assert "--enable_lto" in build.compose(request(stub_ort), TYPED, LINUX)
+    assert "--enable_lto" not in build.compose(request(stub_ort, lto=False), TYPED, LINUX)
+    given = build.compose(request(stub_ort, extra_args=("--enable_lto",)), TYPED, LINUX)
+    assert given.count("--enable_lto") == 1

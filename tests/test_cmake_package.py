@@ -255,7 +255,7 @@ def test_runtime_command_line_host(package: Path, stub_ort: Path, tmp_path: Path
     assert dry_run_command(package) == [
         *common(stub_ort, out, package / "ops.config"),
         "--enable_reduced_operator_type_support", "--disable_ml_ops", "--disable_contrib_ops",
-        "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
+        "--enable_lto", "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
         "--parallel", "2", *host_flags(),
         "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
         "CMAKE_C_COMPILER_LAUNCHER=ccache", "CMAKE_CXX_COMPILER_LAUNCHER=ccache",
@@ -295,7 +295,7 @@ def test_runtime_command_line_android(package: Path, stub_ort: Path, tmp_path: P
     assert dry_run_command(package) == [
         *common(stub_ort, out, package / "ml_and_contrib_ops.config")[:-3],
         "--minimal_build", "extended", "--include_ops_by_config", str(package / "ml_and_contrib_ops.config"),
-        "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
+        "--enable_lto", "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
         "--parallel", *host_flags(),
         "--android", "--android_ndk_path", f"{tmp_path}/ndk", "--android_sdk_path", f"{tmp_path}/sdk",
         "--android_abi", "armeabi-v7a", "--android_api", "24", "--android_cpp_shared",
@@ -312,7 +312,7 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
         "CONFIG_FILE=ops.config",
         f"ORT_SOURCE_DIR={stub_ort}",
         "ORT_REDUCED_BUILD_CMAKE=/opt/cmake/bin/cmake",
-        "RUNTIME_ARGS=NO_TYPE_REDUCTION",
+        "RUNTIME_ARGS=NO_TYPE_REDUCTION;NO_LTO",
         # What CMake's iOS platform sets (-DCMAKE_SYSTEM_NAME=iOS needs Xcode, absent here):
         "IOS=ON",
         "CMAKE_OSX_SYSROOT=iphoneos",
@@ -323,7 +323,7 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
     flags = [f for f in host_flags() if f not in ("--cmake_generator", "Ninja")]  # iOS needs Xcode
     assert dry_run_command(package) == [
         *common(stub_ort, out, package / "ops.config"),
-        "--disable_ml_ops", "--disable_contrib_ops",
+        "--disable_ml_ops", "--disable_contrib_ops",  # NO_LTO: no --enable_lto
         "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
         "--parallel", *flags,
         "--ios", "--use_xcode", "--apple_sysroot", "iphoneos", "--osx_arch", "arm64", "--apple_deploy_target", "15.1",

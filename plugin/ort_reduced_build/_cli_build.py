@@ -77,6 +77,12 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=True,
         help="keep only the types the config lists per op (default: on)",
     )
+    p.add_argument(
+        "--lto",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="link-time optimization, for a smaller library (default: on)",
+    )
     p.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: all CPUs)")
     p.add_argument("--cmake", type=_path, help="CMake for ORT (default: the one beside this Python, else PATH)")
     p.add_argument(
@@ -166,6 +172,7 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         build_dir=args.build_dir.resolve(),
         minimal_build=args.minimal_build,
         type_reduction=args.type_reduction,
+        lto=args.lto,
         deps_dir=args.deps_dir.resolve() if args.deps_dir else None,
         android=android,
         apple=apple,
