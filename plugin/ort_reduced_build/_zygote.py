@@ -4,7 +4,7 @@ A worker started as a fresh interpreter spends about 0.3 s of CPU on start-up an
 first conversion, and on a 2-core machine that CPU is taken from the conversions. The zygote pays the
 interpreter start and the imports of numpy and this package once; a forked worker then imports only
 onnxruntime itself. The zygote never imports onnxruntime: its extension module starts a thread at
-import, and a process with threads must not fork. numpy's BLAS is kept single-threaded (``worker_env``)
+import, and a process with threads must not fork. numpy's BLAS is kept single-threaded (``start_interpreter``)
 for the same reason, and the zygote does nothing but fork.
 
 Protocol on one Unix socket: the parent sends one byte with two file descriptors (the worker's task
@@ -25,14 +25,22 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-__all__ = ["Zygote", "worker_env", "zygote_main"]
+__all__ = ["Zygote", "start_interpreter", "zygote_main"]
 
 _MESSAGE = struct.Struct("!cqi")
 
 
-def worker_env() -> dict[str, str]:
-    """The environment of worker processes: numpy's BLAS single-threaded (workers never use it)."""
-    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def start_interpreter(module: str, function: str, fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+    """A fresh interpreter (this one's ``sys.path``) calling ``module.function(*fds, parent pid)``.
+
+    Its environment keeps numpy's BLAS single-threaded: workers never use it, and the zygote must not
+    have threads when it forks.
+    """
+    code = (
+        f"import sys; sys.path[:] = {sys.path!r}; from {module} import {function}; {function}(*{fds!r}, {os.getpid()})"
+    )
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code], pass_fds=fds, stdin=subprocess.DEVNULL, env=env)
 
 
 class Zygote:
@@ -40,14 +48,8 @@ class Zygote:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
-        code = (
-            f"import sys; sys.path[:] = {sys.path!r}; "
-            f"from ort_reduced_build._zygote import zygote_main; zygote_main({theirs.fileno()}, {os.getpid()})"
-        )
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", code], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=worker_env()
-            )
+            self.process = start_interpreter(__name__, "zygote_main", (theirs.fileno(),))
         finally:
             theirs.close()
         self._sock = ours

@@ -194,7 +194,7 @@ class _Worker:
     def __init__(self, zygote: Zygote | None) -> None:
         from multiprocessing.connection import Connection
 
-        from ._zygote import worker_env
+        from ._zygote import start_interpreter
 
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
@@ -207,16 +207,7 @@ class _Worker:
                 except OSError:
                     self.zygote = None
             if self.zygote is None:
-                code = (
-                    f"import sys; sys.path[:] = {sys.path!r}; from ort_reduced_build.convert import worker_main; "
-                    f"worker_main({task_r}, {result_w}, {os.getpid()})"
-                )
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", code],
-                    pass_fds=(task_r, result_w),
-                    stdin=subprocess.DEVNULL,
-                    env=worker_env(),
-                )
+                self.process = start_interpreter(__name__, "worker_main", (task_r, result_w))
                 self.pid = self.process.pid
         finally:
             os.close(task_r)
