@@ -194,7 +194,8 @@ class Cache:
                     restamped[name] = current
             usage_text = (directory / "usage.config").read_text(encoding="utf-8")
             usage = parse_config(usage_text, str(directory / "usage.config"))
-            value_types = parse_value_types(usage_text) or frozenset({"unknown"})
+            recorded = parse_value_types(usage_text)
+            value_types = frozenset({"unknown"}) if recorded is None else recorded
         except (OSError, ValueError, KeyError, TypeError, ConfigError):  # UnicodeDecodeError is a ValueError
             self._discard(key, directory, identity)
             return None
