@@ -23,6 +23,7 @@ __all__ = [
     "ModelUsage",
     "SavedOptimization",
     "analyze_ort",
+    "read_ort_file",
     "read_ort_header",
     "saved_runtime_optimizations",
 ]
@@ -63,7 +64,7 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
     ``data``: the file's bytes (or a memory map of them) when the caller has them already.
     """
     if data is None:
-        data = _read(path)
+        data = read_ort_file(path)
     read_ort_header(path, data)
     manager = _tolerant_manager()
     required: dict[str, dict[int, set[str]]] = {}
@@ -164,7 +165,8 @@ def _processor(path: Path, data: Buffer, required: dict[str, dict[int, set[str]]
     return processor
 
 
-def _read(path: Path) -> bytes:
+def read_ort_file(path: Path) -> bytes:
+    """The bytes of an ``.ort`` file; ``AnalyzeError`` naming it when it cannot be read."""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -218,9 +220,11 @@ class SavedOptimization:
     """``(domain, op, since_version)`` of the nodes the replay rewrites (their types may change)."""
 
 
-def saved_runtime_optimizations(path: Path) -> tuple[SavedOptimization, ...]:
-    """The saved runtime-optimization records of an ``.ort`` file, subgraphs included."""
-    data = _read(path)
+def saved_runtime_optimizations(path: Path, data: Buffer | None = None) -> tuple[SavedOptimization, ...]:
+    """The saved runtime-optimization records of an ``.ort`` file, subgraphs included (``data``: its bytes,
+    when the caller has them already)."""
+    if data is None:
+        data = read_ort_file(path)
     read_ort_header(path, data)
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._version import __version__
-from .analyze import ModelUsage, analyze_ort, saved_runtime_optimizations
+from .analyze import ModelUsage, analyze_ort, read_ort_file, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, format_value_types, merge, read_config
 from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
@@ -204,8 +204,9 @@ def _analyze_given_ort(model: Model) -> ModelResult:
     Those and the ops of the nodes a replay rewrites keep all their types: the file does not say which
     types the rewritten graph uses (convert the ``.onnx`` for exact types, as ORT's converter does)."""
     try:
-        usage = analyze_ort(model.path)
-        replayed = saved_runtime_optimizations(model.path)
+        data = read_ort_file(model.path)
+        usage = analyze_ort(model.path, data)
+        replayed = saved_runtime_optimizations(model.path, data)
     except OrtReducedBuildError as exc:
         return ModelResult(model, "ort", None, error=str(exc).removeprefix(f"{model.path}: "))
     produced = [

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._fileio import atomic_copy
-from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_header, saved_runtime_optimizations
+from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
 from .api import check_model
-from .errors import AnalyzeError, OrtReducedBuildError
+from .errors import OrtReducedBuildError
 
 __all__ = ["CURRENT_FORMAT_VERSION", "Upgrade", "upgrade_ort"]
 
@@ -42,22 +42,15 @@ class Upgrade:
         return self.old_version != self.new_version
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise AnalyzeError(f"{path}: cannot read: {exc.strerror}") from None
-
-
 def upgrade_ort(source: Path, output: Path, *, force: bool = False) -> Upgrade:
     """Write ``source`` re-saved in the current ORT format to ``output`` (may be ``source``), atomically.
 
     A file already in the current format is copied unchanged unless ``force``: re-saving would drop its
     saved runtime optimizations for nothing.
     """
-    data = _read(source)
+    data = read_ort_file(source)
     old = read_ort_header(source, data)
-    records = len(saved_runtime_optimizations(source))
+    records = len(saved_runtime_optimizations(source, data))
     if old == CURRENT_FORMAT_VERSION and not force:
         if output.resolve() != source.resolve():
             atomic_copy(source, output)
