@@ -157,3 +157,22 @@ def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
     finally:
         live.send_signal(signal.SIGKILL)
         live.communicate()
+
+
+def test_only_files_new_to_the_stat_index_are_hashed(tmp_path: Path) -> None:
+    """``before_hashing`` (the pipeline starts its workers there) fires once per new or changed file."""
+    calls: list[None] = []
+    model = write(tmp_path / "model.onnx", b"first")
+    cache = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
+    try:
+        first = cache.digest(model)
+        assert cache.digest(model) == first and len(calls) == 1
+        write(model, b"second")
+        assert cache.digest(model) != first and len(calls) == 2
+    finally:
+        cache.close()
+    later = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
+    try:
+        assert later.digest(model) and len(calls) == 2  # the index outlives the run
+    finally:
+        later.close()

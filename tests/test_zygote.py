@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 from ort_reduced_build._zygote import Zygote
-from ort_reduced_build.convert import _Worker
+from ort_reduced_build.convert import Workers, _Worker
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks workers on Linux only")
 
@@ -57,3 +58,30 @@ def test_workers_are_spawned_when_the_zygote_is_gone() -> None:
         worker.join()
         zygote.close()
     assert worker.returncode == 0
+
+
+def test_zygote_says_when_it_is_ready_and_one_that_never_forked_is_killed() -> None:
+    starting = Zygote()
+    starting.close()  # mid-import: killed, not waited for
+    assert starting.process.returncode == -signal.SIGKILL
+    zygote = Zygote()
+    try:
+        deadline = time.monotonic() + 60
+        while not zygote.ready():
+            assert time.monotonic() < deadline, "the zygote never said it was ready"
+            time.sleep(0.01)
+        assert zygote.ready() and zygote.alive
+    finally:
+        zygote.close()
+    assert zygote.process.returncode == -signal.SIGKILL
+
+
+def test_workers_prepared_for_conversions_that_never_come_leave_no_process() -> None:
+    """Every model turned out cached after the zygote was started on a stat-index miss."""
+    workers = Workers(2, None)
+    workers.prepare()
+    zygote = workers._zygote
+    assert zygote is not None
+    workers.close()
+    workers.close()  # twice is fine (the pipeline's cleanup after run's)
+    assert zygote.process.returncode is not None

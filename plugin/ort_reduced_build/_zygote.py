@@ -7,9 +7,10 @@ onnxruntime itself. The zygote never imports onnxruntime: its extension module s
 import, and a process with threads must not fork. numpy's BLAS is kept single-threaded (``start_interpreter``)
 for the same reason, and the zygote does nothing but fork.
 
-Protocol on one Unix socket: the parent sends one byte with two file descriptors (the worker's task
-pipe and result pipe); the zygote answers ``P <pid>`` once forked, and ``X <pid> <exit code>`` when it
-has reaped a worker (the workers are its children, not the parent's).
+Protocol on one Unix socket: the zygote says ``R`` once its imports are done; the parent sends one byte
+with two file descriptors (the worker's task pipe and result pipe); the zygote answers ``P <pid>`` once
+forked, and ``X <pid> <exit code>`` when it has reaped a worker (the workers are its children, not the
+parent's).
 """
 
 from __future__ import annotations
@@ -54,7 +55,18 @@ class Zygote:
             theirs.close()
         self._sock = ours
         self._exits: dict[int, int] = {}
+        self._forked = False
+        self._ready = False
         self.alive = True
+
+    def ready(self) -> bool:
+        """Whether it can fork at once (its imports are done), without waiting to learn it."""
+        while not self._ready and self.alive and select.select([self._sock], [], [], 0)[0]:
+            try:
+                self._record(*self._receive())  # a message, once it starts, arrives whole
+            except OSError:
+                self.alive = False
+        return self._ready
 
     def fork(self, task_fd: int, result_fd: int) -> int:
         """A worker running ``worker_main`` on these pipe ends (the caller closes its copies); its pid.
@@ -66,8 +78,9 @@ class Zygote:
             while True:
                 kind, pid, code = self._receive()
                 if kind == b"P":
+                    self._forked = True
                     return pid
-                self._exits[pid] = code
+                self._record(kind, pid, code)
         except OSError:
             self.alive = False
             raise
@@ -77,14 +90,18 @@ class Zygote:
         self._sock.settimeout(timeout)
         try:
             while pid not in self._exits:
-                kind, other, code = self._receive()
-                if kind == b"X":
-                    self._exits[other] = code
+                self._record(*self._receive())
         except OSError:  # the zygote died (it reaps no more), or the timeout passed
             return None
         finally:
             self._sock.settimeout(None)
         return self._exits.pop(pid)
+
+    def _record(self, kind: bytes, pid: int, code: int) -> None:
+        if kind == b"R":
+            self._ready = True
+        elif kind == b"X":
+            self._exits[pid] = code
 
     def _receive(self) -> tuple[bytes, int, int]:
         data = b""
@@ -98,8 +115,14 @@ class Zygote:
         return kind, pid, code
 
     def close(self) -> None:
-        """Let the zygote exit (it does when its socket closes) and reap it."""
+        """Let the zygote exit (it does when its socket closes) and reap it.
+
+        One that never forked may still be importing (started ahead, then every model was cached): it is
+        killed rather than waited for.
+        """
         self._sock.close()
+        if not self._forked:
+            self.process.kill()
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
@@ -119,6 +142,7 @@ def zygote_main(sock_fd: int, parent: int) -> None:
         os._exit(3)  # something started a thread: forking is unsafe; the parent starts workers itself
     sock = socket.socket(fileno=sock_fd)
     with suppress(OSError):  # the parent closed its end (or died): nobody to fork for or report to
+        sock.sendall(_MESSAGE.pack(b"R", 0, 0))
         _serve(sock, worker_main)
     os._exit(0)
 

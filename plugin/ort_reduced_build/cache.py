@@ -26,7 +26,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,10 +87,14 @@ class CacheEntry:
 
 
 class Cache:
-    """A cache directory. ``Cache(None)`` hashes nothing to disk and stores nothing (``--no-cache``)."""
+    """A cache directory. ``Cache(None)`` hashes nothing to disk and stores nothing (``--no-cache``).
 
-    def __init__(self, root: Path | None) -> None:
+    ``before_hashing`` is called before a file new to the stat index is hashed.
+    """
+
+    def __init__(self, root: Path | None, before_hashing: Callable[[], None] | None = None) -> None:
         self.root = root / _LAYOUT if root is not None else None
+        self._before_hashing = before_hashing
         self._scratch: Scratch | None = None
         self._locks: dict[str, FileLock] = {}
         if self.root is not None:
@@ -125,6 +129,8 @@ class Cache:
                 return str(rec["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
+        if self._before_hashing is not None:
+            self._before_hashing()
         digest = file_digest(path)
         if _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while it was hashed: the pair is true
             atomic_write(index, json.dumps({"stamp": stamp, "sha256": digest}).encode(), self._tmp())

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from .settings import ConvertOptions
 if TYPE_CHECKING:
     from ._zygote import Zygote
 
-__all__ = ["ConvertFailure", "ConvertTask", "Converted", "convert_one", "default_jobs", "run_conversions"]
+__all__ = ["ConvertFailure", "ConvertTask", "Converted", "Workers", "convert_one", "default_jobs"]
 
 _LEVELS = {
     "disable": "ORT_DISABLE_ALL",
@@ -266,64 +267,108 @@ def _crash_cause(exitcode: int | None) -> str:
     return f"conversion process exited with code {exitcode}"
 
 
-def run_conversions(
-    tasks: Iterable[ConvertTask], jobs: int, timeout: float | None
-) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
-    """Run ``tasks`` on up to ``jobs`` worker processes; yield each task with its usage or failure.
+class Workers:
+    """Up to ``jobs`` worker processes converting tasks; ``run`` yields each task with its outcome.
 
-    ``tasks`` is pulled lazily, whenever a worker is free; no worker starts before the first task (and
-    nothing of the process machinery is imported: the warm path stays light).
+    Nothing of the process machinery is imported, and no process started, before ``prepare`` or the first
+    task: the warm path stays light.
     """
 
-    source = iter(tasks)
-    idle: list[_Worker] = []
-    busy: list[_Worker] = []
-    exhausted = False
-    zygote: Zygote | None = None
-    try:
-        while True:
-            while not exhausted and len(busy) < jobs:
-                task = next(source, None)
-                if task is None:
-                    exhausted = True
+    def __init__(self, jobs: int, timeout: float | None) -> None:
+        self.jobs = max(1, jobs)
+        self.timeout = timeout
+        self._zygote: Zygote | None = None
+        self._idle: list[_Worker] = []
+        self._busy: list[_Worker] = []
+
+    def prepare(self) -> None:
+        """Start what workers fork from (Linux) now, while the caller still hashes: a conversion is coming."""
+        if self._zygote is None and sys.platform.startswith("linux"):
+            from ._zygote import Zygote
+
+            self._zygote = Zygote()
+
+    def run(self, tasks: Iterable[ConvertTask]) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
+        """Convert ``tasks``; yield each with its usage or failure.
+
+        ``tasks`` is pulled lazily, one ahead of the free workers: the next task's hashing overlaps the
+        conversions, and a freed worker gets it before the finished one's result is handed over. While the
+        zygote is still importing, tasks are pulled (hashed) instead of waiting for it.
+        """
+        source = iter(tasks)
+        ahead: deque[ConvertTask] = deque()
+        exhausted = False
+
+        def pull() -> None:
+            nonlocal exhausted
+            task = next(source, None)
+            exhausted = task is None
+            ahead.extend([task] if task is not None else [])
+
+        try:
+            while True:
+                while len(self._busy) < self.jobs and (ahead or not exhausted):
+                    if not ahead or (not exhausted and not self._idle and self._zygote_starting()):
+                        pull()  # hash the next model while the zygote imports
+                    else:
+                        self._start(ahead.popleft())
+                if not ahead and not exhausted:
+                    pull()
+                if exhausted and not ahead:  # let idle workers exit now, while the last conversions run
+                    for worker in self._idle:
+                        worker.release()
+                if not self._busy:
                     break
-                if not idle and zygote is None and sys.platform.startswith("linux"):
-                    from ._zygote import Zygote
+                finished = self._wait()
+                while len(self._busy) < self.jobs and ahead:
+                    self._start(ahead.popleft())
+                yield from finished
+        finally:
+            self.close()
 
-                    zygote = Zygote()
-                worker = idle.pop() if idle else _Worker(zygote)
-                worker.start(task, timeout)
-                busy.append(worker)
-            if exhausted:  # let idle workers exit now, while the last conversions run
-                for worker in idle:
-                    worker.release()
-            if not busy:
-                break
-            wait_for = min(w.deadline for w in busy) - time.monotonic()
-            # A dead worker's result pipe reads as EOF: it wakes this wait as a result does.
-            from multiprocessing.connection import wait
+    def _zygote_starting(self) -> bool:
+        return self._zygote is not None and self._zygote.alive and not self._zygote.ready()
 
-            wait([w.results for w in busy], timeout=max(0.0, min(wait_for, 3600.0)))
-            for worker in list(busy):
-                outcome = _poll(worker)
-                if outcome is None:
-                    continue
-                busy.remove(worker)
-                task, worker.task = worker.task, None
-                assert task is not None
-                if isinstance(outcome, _Dead):
-                    outcome = ConvertFailure(outcome.cause)
-                else:
-                    idle.append(worker)
-                yield task, outcome
-    finally:
-        for worker in busy:
-            worker.kill()
-        for worker in idle:
+    def _start(self, task: ConvertTask) -> None:
+        if not self._idle:
+            self.prepare()
+        worker = self._idle.pop() if self._idle else _Worker(self._zygote)
+        worker.start(task, self.timeout)
+        self._busy.append(worker)
+
+    def _wait(self) -> list[tuple[ConvertTask, Converted | ConvertFailure]]:
+        """The outcomes of the busy workers that finish (or die, or time out) next."""
+        wait_for = min(w.deadline for w in self._busy) - time.monotonic()
+        # A dead worker's result pipe reads as EOF: it wakes this wait as a result does.
+        from multiprocessing.connection import wait
+
+        wait([w.results for w in self._busy], timeout=max(0.0, min(wait_for, 3600.0)))
+        finished = []
+        for worker in list(self._busy):
+            outcome = _poll(worker)
+            if outcome is None:
+                continue
+            self._busy.remove(worker)
+            task, worker.task = worker.task, None
+            assert task is not None
+            if isinstance(outcome, _Dead):
+                outcome = ConvertFailure(outcome.cause)
+            else:
+                self._idle.append(worker)
+            finished.append((task, outcome))
+        return finished
+
+    def close(self) -> None:
+        """Stop every worker (killing busy ones) and the zygote."""
+        while self._busy:
+            self._busy.pop().kill()
+        for worker in self._idle:
             worker.release()
-            worker.join()
-        if zygote is not None:
-            zygote.close()
+        while self._idle:
+            self._idle.pop().join()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ._version import __version__
 from .analyze import ModelUsage, analyze_ort, read_ort_file, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, format_value_types, merge, read_config
-from .convert import ConvertFailure, ConvertTask, default_jobs, run_conversions
+from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
 from .settings import ConvertOptions
@@ -97,7 +97,9 @@ class Result:
 
 def run(request: Request) -> Result:
     """Run the pipeline; raises ``ConversionError`` (nothing written) unless failures are allowed."""
-    cache = Cache(request.cache_dir)
+    workers = Workers(request.jobs, request.timeout)
+    # A file new to the stat index is hashed, and most likely converted next: workers get ready meanwhile.
+    cache = Cache(request.cache_dir, before_hashing=workers.prepare)
     results: list[ModelResult] = []
     entries: dict[tuple[Path, str], CacheEntry] = {}
     keys: dict[ConvertTask, tuple[Model, str]] = {}
@@ -107,7 +109,7 @@ def run(request: Request) -> Result:
     try:
         # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
         tasks = _plan(request, cache, results, entries, keys, followers)
-        for task, outcome in run_conversions(tasks, max(1, request.jobs), request.timeout):
+        for task, outcome in workers.run(tasks):
             model, key = keys.pop(task)
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
@@ -129,6 +131,7 @@ def run(request: Request) -> Result:
             cache.restamp_own(entry)
         return result
     finally:
+        workers.close()
         if request.cache_dir is None:
             for entry in entries.values():
                 shutil.rmtree(entry.directory, ignore_errors=True)
