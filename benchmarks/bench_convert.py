@@ -30,6 +30,7 @@ OURS = [sys.executable, "-m", "ort_reduced_build"]
 
 def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS in MiB of ``cmd`` (and the children it waited for)."""
+    os.sync()  # the previous run's writeback would land in this one's time
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)

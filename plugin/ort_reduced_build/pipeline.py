@@ -100,6 +100,8 @@ def run(request: Request) -> Result:
     workers = Workers(request.jobs, request.timeout)
     # A file new to the stat index is hashed, and most likely converted next: workers get ready meanwhile.
     cache = Cache(request.cache_dir, before_hashing=workers.prepare)
+    if request.cache_dir is None and not all(m.is_ort for m in request.models):
+        workers.prepare()  # no cache: every .onnx model converts
     results: list[ModelResult] = []
     entries: dict[tuple[Path, str], CacheEntry] = {}
     keys: dict[ConvertTask, tuple[Model, str]] = {}
