@@ -252,9 +252,10 @@ class _Worker:
         self._close()
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        self.wait()
+        if self.returncode is None:  # once reaped, its pid may be another process's
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.wait()
         self._close()
 
     def _close(self) -> None:
