@@ -4,8 +4,9 @@
 
 Measures wall time and the peak RSS of the largest process (``wait4``: the process and the children it
 waited for, i.e. our workers) for: ORT's ``convert_onnx_models_to_ort``; ours cold (empty cache); ours
-warm (nothing changed); and the largest model alone through each tool (memory target). Both packages
-are byte-compiled first, as a pip install leaves them.
+warm (nothing changed); the largest model alone through each tool (memory target); and the sample
+app's two small models, where start-up dominates. Both packages are byte-compiled first, as a pip
+install leaves them.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def main() -> None:
         )
         common_ort = ["--optimization_style", "Fixed", "--enable_type_reduction"]
         rows: dict[str, list[tuple[float, float]]] = {
-            k: [] for k in ("ort", "cold", "warm", "ort_largest", "ours_largest")
+            k: [] for k in ("ort", "cold", "warm", "ort_largest", "ours_largest", "ort_small", "ours_small")
         }
+        small = REPO / "sample_project/src/sample_app/models"  # a small app: two models, start-up dominates
         for i in range(args.repeat):
             cache = work / f"cache{i}"
             rows["ort"].append(measure([*ORT, str(models), "--output_dir", str(work / f"ort{i}"), *common_ort]))
@@ -89,12 +91,19 @@ def main() -> None:
             rows["ours_largest"].append(
                 measure([*OURS, "convert", str(single), "-o", str(work / f"sl{i}"), "--no-cache"])
             )
+            rows["ort_small"].append(measure([*ORT, str(small), "--output_dir", str(work / f"os{i}"), *common_ort]))
+            rows["ours_small"].append(
+                measure([*OURS, "convert", str(small), "-o", str(work / f"ss{i}"), "--cache-dir", str(work / f"cs{i}")])
+            )
         med = {k: (statistics.median(t for t, _ in v), max(m for _, m in v)) for k, v in rows.items()}
         # Ratios per repeat (each pair ran back to back), then their median: robust to a noisy machine.
         ratio = {
             k: statistics.median(o / t for (o, _), (t, _) in zip(rows["ort"], rows[k], strict=True))
             for k in ("cold", "warm")
         }
+        ratio["ours_small"] = statistics.median(
+            o / t for (o, _), (t, _) in zip(rows["ort_small"], rows["ours_small"], strict=True)
+        )
         ort_t, ort_m = med["ort"]
         table = [
             ("ORT convert_onnx_models_to_ort", ort_t, 1.0, ort_m),
@@ -102,6 +111,8 @@ def main() -> None:
             ("ours, warm (nothing changed)", med["warm"][0], ratio["warm"], med["warm"][1]),
             (f"ORT, largest model only ({largest.name})", med["ort_largest"][0], None, med["ort_largest"][1]),
             ("ours, largest model only", med["ours_largest"][0], None, med["ours_largest"][1]),
+            ("ORT, the sample app's 2 small models", med["ort_small"][0], 1.0, med["ort_small"][1]),
+            ("ours, the same, cold", med["ours_small"][0], ratio["ours_small"], med["ours_small"][1]),
         ]
         print("| run | wall s (median) | speed-up vs ORT (median of the runs' ratios) | peak RSS MiB |")
         print("|---|---:|---:|---:|")

@@ -1,9 +1,8 @@
 """.onnx -> .ort conversion in isolated worker processes.
 
 Each conversion does what ORT's ``convert_onnx_models_to_ort`` does (same session options), in a
-worker process: forked from this one where that is safe, else a fresh interpreter. Workers are reused;
-one that crashes (segfault, abort, out of memory) or passes the per-model timeout is killed and
-replaced, and only its model is reported failed.
+spawned worker. Workers are reused; one that crashes (segfault, abort, out of memory) or passes the
+per-model timeout is killed and replaced, and only its model is reported failed.
 """
 
 from __future__ import annotations
@@ -18,11 +17,15 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._fileio import file_integrity_digest, integrity_digest, mapped
 from .analyze import ModelUsage, analyze_ort
 from .config import merge
 from .settings import ConvertOptions
+
+if TYPE_CHECKING:
+    from ._zygote import Zygote
 
 __all__ = ["ConvertFailure", "ConvertTask", "Converted", "Workers", "convert_one", "default_jobs"]
 
@@ -167,8 +170,6 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
 
     tasks = Connection(task_fd, writable=False)
     results = Connection(result_fd, readable=False)
-    with contextlib.suppress(Exception):  # meanwhile the parent hashes; a broken install fails the task instead
-        import onnxruntime  # noqa: F401
     while True:
         try:
             task = tasks.recv()
@@ -184,24 +185,30 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
 
 
 class _Worker:
-    """A process running ``worker_main``, talking over two pipes: forked from this process when that is safe
-    (``_may_fork``), else a fresh interpreter.
+    """A process running ``worker_main``, talking over two pipes: forked by the zygote when there is one,
+    else a fresh interpreter.
 
     Never ``multiprocessing``: nothing of the caller's ``__main__`` is re-imported, so it works from
     scripts, notebooks, stdin and build backends alike.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, zygote: Zygote | None) -> None:
         from multiprocessing.connection import Connection
+
+        from ._zygote import start_interpreter
 
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         self.process: subprocess.Popen[bytes] | None = None
+        self.zygote = zygote if zygote is not None and zygote.alive else None
         try:
-            if _may_fork():
-                self.pid = _fork_worker(task_r, result_w)
-            else:
-                self.process = _spawn_worker(task_r, result_w)
+            if self.zygote is not None:
+                try:
+                    self.pid = self.zygote.fork(task_r, result_w)
+                except OSError:
+                    self.zygote = None
+            if self.zygote is None:
+                self.process = start_interpreter(__name__, "worker_main", (task_r, result_w))
                 self.pid = self.process.pid
         finally:
             os.close(task_r)
@@ -232,19 +239,9 @@ class _Worker:
                 self.returncode = self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 return None
-            return self.returncode
-        deadline = time.monotonic() + timeout if timeout is not None else float("inf")
-        while True:
-            try:
-                pid, status = os.waitpid(self.pid, 0 if timeout is None else os.WNOHANG)
-            except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): the status is lost
-                return None
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-                return self.returncode
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.005)
+        elif self.zygote is not None:
+            self.returncode = self.zygote.exitcode(self.pid, timeout)
+        return self.returncode
 
     def join(self) -> None:
         if self.wait(5) is None:
@@ -261,68 +258,6 @@ class _Worker:
     def _close(self) -> None:
         self.tasks.close()
         self.results.close()
-
-
-_SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""Workers never use numpy's BLAS; its threads would only take CPU from the conversions."""
-
-
-def _may_fork() -> bool:
-    """Whether a worker may be forked from this process: on Linux, with no thread besides this one.
-
-    A fork copies only the calling thread; a lock another thread held (malloc's, the import lock) would
-    stay locked in the child for ever. The command line, build backends and CMake's calls qualify: their
-    workers start with this process's imports done and no new interpreter (0.2-0.3 s of CPU each).
-    """
-    if not sys.platform.startswith("linux"):
-        return False  # macOS: system frameworks are not fork-safe; elsewhere there is no fork
-    try:
-        return sum(1 for _ in Path("/proc/self/task").iterdir()) == 1
-    except OSError:
-        return False
-
-
-def _fork_worker(task_fd: int, result_fd: int) -> int:
-    """Fork a worker running ``worker_main``; its pid.
-
-    The child keeps stdin/stdout/stderr and its two pipe ends only (another worker's pipe end held open
-    would hide that worker's death; a held lock file would outlive its release) and the default action
-    for signals this process handles in Python. It leaves by ``os._exit``: no ``atexit`` hook or buffered
-    output of this process runs twice.
-    """
-    parent = os.getpid()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # closed or None
-            stream.flush()
-    pid = os.fork()
-    if pid:
-        return pid
-    try:
-        low, high = sorted((task_fd, result_fd))
-        os.closerange(3, low)
-        os.closerange(low + 1, high)
-        os.closerange(high + 1, max(high + 1, os.sysconf("SC_OPEN_MAX")))
-        for sig in signal.valid_signals():
-            if callable(signal.getsignal(sig)):
-                signal.signal(sig, signal.SIG_DFL)
-        os.environ.update(_SINGLE_THREADED_BLAS)
-        worker_main(task_fd, result_fd, parent)
-    finally:
-        os._exit(1)  # never back into the caller's code
-
-
-def _spawn_worker(task_fd: int, result_fd: int) -> subprocess.Popen[bytes]:
-    """A fresh interpreter (this one's ``sys.path``) running ``worker_main`` on the pipe ends."""
-    code = (
-        f"import sys; sys.path[:] = {sys.path!r}; from {__name__} import worker_main; "
-        f"worker_main({task_fd}, {result_fd}, {os.getpid()})"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        pass_fds=(task_fd, result_fd),
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, **_SINGLE_THREADED_BLAS},
-    )
 
 
 def _crash_cause(exitcode: int | None) -> str:
@@ -345,19 +280,23 @@ class Workers:
     def __init__(self, jobs: int, timeout: float | None) -> None:
         self.jobs = max(1, jobs)
         self.timeout = timeout
+        self._zygote: Zygote | None = None
         self._idle: list[_Worker] = []
         self._busy: list[_Worker] = []
 
     def prepare(self) -> None:
-        """A conversion is coming: start a worker now, so it imports onnxruntime while the caller hashes."""
-        if not self._idle and not self._busy:
-            self._idle.append(_Worker())
+        """Start what workers fork from (Linux) now, while the caller still hashes: a conversion is coming."""
+        if self._zygote is None and sys.platform.startswith("linux"):
+            from ._zygote import Zygote
+
+            self._zygote = Zygote()
 
     def run(self, tasks: Iterable[ConvertTask]) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
         """Convert ``tasks``; yield each with its usage or failure.
 
         ``tasks`` is pulled lazily, one ahead of the free workers: the next task's hashing overlaps the
-        conversions, and a freed worker gets it before the finished one's result is handed over.
+        conversions, and a freed worker gets it before the finished one's result is handed over. While the
+        zygote is still importing, tasks are pulled (hashed) instead of waiting for it.
         """
         source = iter(tasks)
         ahead: deque[ConvertTask] = deque()
@@ -372,10 +311,10 @@ class Workers:
         try:
             while True:
                 while len(self._busy) < self.jobs and (ahead or not exhausted):
-                    if ahead:
-                        self._start(ahead.popleft())
+                    if not ahead or (not exhausted and not self._idle and self._zygote_starting()):
+                        pull()  # hash the next model while the zygote imports
                     else:
-                        pull()
+                        self._start(ahead.popleft())
                 if not ahead and not exhausted:
                     pull()
                 if exhausted and not ahead:  # let idle workers exit now, while the last conversions run
@@ -390,8 +329,13 @@ class Workers:
         finally:
             self.close()
 
+    def _zygote_starting(self) -> bool:
+        return self._zygote is not None and self._zygote.alive and not self._zygote.ready()
+
     def _start(self, task: ConvertTask) -> None:
-        worker = self._idle.pop() if self._idle else _Worker()
+        if not self._idle:
+            self.prepare()
+        worker = self._idle.pop() if self._idle else _Worker(self._zygote)
         worker.start(task, self.timeout)
         self._busy.append(worker)
 
@@ -418,13 +362,16 @@ class Workers:
         return finished
 
     def close(self) -> None:
-        """Stop every worker (killing busy ones) and reap it."""
+        """Stop every worker (killing busy ones) and the zygote."""
         while self._busy:
             self._busy.pop().kill()
         for worker in self._idle:
             worker.release()
         while self._idle:
             self._idle.pop().join()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,87 @@
+"""The zygote that forks conversion workers (Linux): pids, exit codes, and the fallback when it is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import pytest
+from ort_reduced_build._zygote import Zygote
+from ort_reduced_build.convert import Workers, _Worker
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks workers on Linux only")
+
+
+def _fork(zygote: Zygote) -> tuple[int, Connection]:
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
+    try:
+        pid = zygote.fork(task_r, result_w)
+    finally:
+        os.close(task_r)
+        os.close(result_w)
+    os.close(result_r)
+    return pid, Connection(task_w, readable=False)
+
+
+def test_forked_workers_report_how_they_ended() -> None:
+    zygote = Zygote()
+    try:
+        done, tasks = _fork(zygote)
+        killed, _ = _fork(zygote)
+        assert len({done, killed, zygote.process.pid, os.getpid()}) == 4
+        tasks.send(None)  # a worker's request to exit
+        os.kill(killed, signal.SIGKILL)
+        assert zygote.exitcode(killed, timeout=30) == -signal.SIGKILL
+        assert zygote.exitcode(done, timeout=30) == 0
+        status = Path(f"/proc/{zygote.process.pid}/status").read_text()
+        assert "Threads:\t1\n" in status  # no threads: forking it is safe
+    finally:
+        zygote.close()
+    assert zygote.process.returncode == 0
+
+
+def test_workers_are_spawned_when_the_zygote_is_gone() -> None:
+    zygote = Zygote()
+    zygote.process.kill()
+    zygote.process.wait()
+    worker = _Worker(zygote)
+    try:
+        assert worker.process is not None  # a fresh interpreter instead
+        assert not zygote.alive
+    finally:
+        worker.release()
+        worker.join()
+        zygote.close()
+    assert worker.returncode == 0
+
+
+def test_zygote_says_when_it_is_ready_and_one_that_never_forked_is_killed() -> None:
+    starting = Zygote()
+    starting.close()  # mid-import: killed, not waited for
+    assert starting.process.returncode == -signal.SIGKILL
+    zygote = Zygote()
+    try:
+        deadline = time.monotonic() + 60
+        while not zygote.ready():
+            assert time.monotonic() < deadline, "the zygote never said it was ready"
+            time.sleep(0.01)
+        assert zygote.ready() and zygote.alive
+    finally:
+        zygote.close()
+    assert zygote.process.returncode == -signal.SIGKILL
+
+
+def test_workers_prepared_for_conversions_that_never_come_leave_no_process() -> None:
+    """Every model turned out cached after the zygote was started on a stat-index miss."""
+    workers = Workers(2, None)
+    workers.prepare()
+    zygote = workers._zygote
+    assert zygote is not None
+    workers.close()
+    workers.close()  # twice is fine (the pipeline's cleanup after run's)
+    assert zygote.process.returncode is not None
