@@ -46,6 +46,17 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
+# Ctrl-C at a terminal reaches the CLI with SIGINT's default action. Tests run from a shell's background job
+# (``cmd &`` without job control) inherit SIGINT ignored, and Python keeps an ignored SIGINT ignored: the
+# interrupted-run test would then wait for a CLI that never sees the signal. Exec the CLI with the default.
+_SIGINT_DEFAULT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+]
+
+
 class Tagged:
     """A CLI process started with a unique environment tag, so that every worker it spawns can be found
     (workers inherit the environment; after the parent dies they are re-parented and ``ps`` trees break)."""
@@ -54,7 +65,12 @@ class Tagged:
         self.tag = uuid.uuid4().hex
         env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(cache), "ORB_TEST_TAG": self.tag}
         self.proc = subprocess.Popen(
-            [*CLI, *map(str, args)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+            [*_SIGINT_DEFAULT, *CLI[1:], *map(str, args)],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            **popen,
         )
 
     def pids(self) -> list[int]:
