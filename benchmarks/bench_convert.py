@@ -98,12 +98,9 @@ def main() -> None:
         med = {k: (statistics.median(t for t, _ in v), max(m for _, m in v)) for k, v in rows.items()}
         # Ratios per repeat (each pair ran back to back), then their median: robust to a noisy machine.
         ratio = {
-            k: statistics.median(o / t for (o, _), (t, _) in zip(rows["ort"], rows[k], strict=True))
-            for k in ("cold", "warm")
+            k: statistics.median(o / t for (o, _), (t, _) in zip(rows[base], rows[k], strict=True))
+            for k, base in (("cold", "ort"), ("warm", "ort"), ("ours_small", "ort_small"))
         }
-        ratio["ours_small"] = statistics.median(
-            o / t for (o, _), (t, _) in zip(rows["ort_small"], rows["ours_small"], strict=True)
-        )
         ort_t, ort_m = med["ort"]
         table = [
             ("ORT convert_onnx_models_to_ort", ort_t, 1.0, ort_m),
