@@ -37,6 +37,29 @@ def _is_model(path: Path) -> bool:
     return name.endswith(".onnx") and not name.endswith(".optimized.onnx")
 
 
+RUNTIME_SUFFIX = ".with_runtime_opt.ort"
+"""What ORT's converter (and ours) calls the Runtime-style ``.ort`` of ``NAME.onnx``."""
+
+
+def _ort_source_stem(name: str) -> str:
+    """The stem of the ``.onnx`` an ``.ort`` of this name would be converted from (lower case)."""
+    lower = name.lower()
+    return lower[: -len(RUNTIME_SUFFIX)] if lower.endswith(RUNTIME_SUFFIX) else lower[: -len(".ort")]
+
+
+def _walked_models(directory: Path, allow_ort: bool) -> list[Path]:
+    """The models below ``directory``: ``.onnx`` files, and ``.ort`` files that are not an ``.onnx``'s own
+    conversion beside it (``NAME.ort``, ``NAME.with_runtime_opt.ort``: the pair is one model, the ``.onnx``)."""
+    paths = list(_walk(directory))
+    sources = {(p.parent, p.name[: -len(".onnx")].lower()) for p in paths if _is_model(p)}
+    return [
+        p
+        for p in paths
+        if _is_model(p)
+        or (allow_ort and p.name.lower().endswith(".ort") and (p.parent, _ort_source_stem(p.name)) not in sources)
+    ]
+
+
 def printable(text: str) -> str:
     """``text`` with every character that could end a line or confuse a terminal escaped.
 
@@ -88,7 +111,8 @@ def _raise(exc: OSError) -> None:
 
 
 def discover_paths(paths: Sequence[str | Path], root: Path, *, allow_ort: bool = True) -> list[Model]:
-    """Models from files and directories (walked for ``*.onnx``), sorted by display path, no duplicates."""
+    """Models from files and directories (walked for ``*.onnx``, and ``*.ort`` unless ``allow_ort`` is off),
+    sorted by display path, no duplicates."""
     root = root.resolve()
     found: dict[Path, Model] = {}
     for given in paths:
@@ -96,9 +120,10 @@ def discover_paths(paths: Sequence[str | Path], root: Path, *, allow_ort: bool =
         shown = printable(str(given))
         absolute = Path(os.path.abspath(arg))  # noqa: PTH100 -- normalise without resolving symlinks
         if absolute.is_dir():
-            models = [p for p in _walk(absolute) if _is_model(p)]
+            models = _walked_models(absolute, allow_ort)
             if not models:
-                raise DiscoveryError(f"{shown}: no .onnx models found in this directory")
+                kinds = ".onnx or .ort models" if allow_ort else ".onnx models"
+                raise DiscoveryError(f"{shown}: no {kinds} found in this directory")
             for p in models:
                 rel = PurePosixPath(p.relative_to(absolute).as_posix())
                 model = Model(p, _display(p, str(PurePosixPath(str(given)) / rel), root), rel)
