@@ -27,12 +27,15 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = [
+    "HeaderOptions",
     "OpsConfig",
     "TypeUsage",
     "format_config",
+    "format_options",
     "format_value_types",
     "merge",
     "parse_config",
+    "parse_header",
     "parse_value_types",
     "read_config",
     "read_config_and_value_types",
@@ -49,6 +52,11 @@ VALUE_TYPES_PREFIX = "# value types: "
 """A comment line of ours (ORT's parsers skip it): every value type the models hold, for ``build`` to
 leave out type support (``--disable_types``) no model needs. Absent when not known (merged configs)."""
 _VALUE_TYPE_RE = re.compile(r"[a-z0-9_]+")
+_MODEL_PREFIX = "# - "
+_OPTIONS_RE = re.compile(
+    r"# optimization level (?P<level>[a-z]+), style (?P<styles>[A-Za-z+]+), type reduction (?P<tr>on|off)"
+    r"(?:, target (?P<target>[a-z0-9]+))?$"
+)
 
 OpKey = tuple[str, str]
 """``(domain, op)``."""
@@ -283,6 +291,43 @@ def parse_value_types(text: str) -> frozenset[str] | None:
             names = [n.strip() for n in line.removeprefix(VALUE_TYPES_PREFIX).split(",") if n.strip()]
             return frozenset(names) if all(_VALUE_TYPE_RE.fullmatch(n) for n in names) else None
     return None
+
+
+@dataclass(frozen=True)
+class HeaderOptions:
+    """What a config's header records of the run that wrote it."""
+
+    models: tuple[str, ...]
+    """The models' paths as the header lists them (relative to the directory the run started in)."""
+    optimization_level: str | None = None
+    optimization_styles: tuple[str, ...] = ()
+    type_reduction: bool | None = None
+    target_platform: str | None = None
+
+
+def format_options(level: str, styles: Sequence[str], type_reduction: bool, target: str | None) -> str:
+    """The header line (without ``# ``) recording the conversion options."""
+    line = f"optimization level {level}, style {'+'.join(styles)}, type reduction {'on' if type_reduction else 'off'}"
+    return line + (f", target {target}" if target else "")
+
+
+def parse_header(text: str) -> HeaderOptions:
+    """The models and options a config's header records (empty fields where it records none)."""
+    models = []
+    options: dict[str, object] = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(_MODEL_PREFIX):
+            models.append(line.removeprefix(_MODEL_PREFIX))
+        elif found := _OPTIONS_RE.match(line):
+            options = {
+                "optimization_level": found["level"],
+                "optimization_styles": tuple(found["styles"].split("+")),
+                "type_reduction": found["tr"] == "on",
+                "target_platform": found["target"],
+            }
+    return HeaderOptions(tuple(models), **options)  # type: ignore[arg-type]
 
 
 def read_config(path: Path) -> OpsConfig:

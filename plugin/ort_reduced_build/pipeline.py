@@ -17,7 +17,7 @@ from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._version import __version__
 from .analyze import ModelUsage, analyze_ort, read_ort_file, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
-from .config import OpsConfig, format_config, format_value_types, merge, read_config
+from .config import OpsConfig, format_config, format_options, format_value_types, merge, read_config
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
@@ -280,9 +280,7 @@ def _header(request: Request, results: Sequence[ModelResult]) -> list[str]:
     for extra in request.extra_configs:
         header.append(f"+ {_relative(extra, request.root)}")
     header.append(
-        f"optimization level {opts.optimization_level}, style {'+'.join(opts.optimization_styles)}, "
-        f"type reduction {'on' if request.type_reduction else 'off'}"
-        + (f", target {opts.target_platform}" if opts.target_platform else "")
+        format_options(opts.optimization_level, opts.optimization_styles, request.type_reduction, opts.target_platform)
     )
     if not request.extra_configs:  # merged configs do not say which types their models hold
         value_types = frozenset().union(*(r.usage.value_types for r in results if r.usage is not None))
