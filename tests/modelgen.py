@@ -1,7 +1,7 @@
 """Real ONNX models for tests, the demo and the benchmark, built with onnx.helper / skl2onnx /
 onnxruntime.quantization. Deterministic: fixed seeds, no downloads.
 
-``python -m tests.modelgen DIR [--set demo|bench]`` writes a model set into DIR.
+``python -m tests.modelgen DIR [--set demo|bench|verify]`` writes a model set into DIR.
 """
 
 from __future__ import annotations
@@ -31,6 +31,14 @@ def _model(graph: onnx.GraphProto, opset: int = OPSET, extra: tuple[tuple[str, i
     opsets = [helper.make_opsetid("", opset), *(helper.make_opsetid(d, v) for d, v in extra)]
     model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8
+    return model
+
+
+def _stable_opsets(model: onnx.ModelProto) -> onnx.ModelProto:
+    """skl2onnx lists opset imports in set order; sort them so the file's bytes do not vary between runs."""
+    imports = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports)
     return model
 
 
@@ -351,6 +359,308 @@ def sklearn_pipeline(seed: int = 0, trees: int = 3, depth: int = 3) -> onnx.Mode
     return to_onnx(pipe, x[:1], target_opset={"": OPSET, "ai.onnx.ml": 3})
 
 
+def bert_encoder(vocab: int = 100, dim: int = 32, heads: int = 2, max_seq: int = 64, seed: int = 21) -> onnx.ModelProto:
+    """Int64 input_ids/attention_mask/token_type_ids [batch, seq]: Gather embeddings, Range positions, one layer."""
+    rng = _rng(seed)
+    hd = dim // heads
+    c = {
+        "i0": np.array(0, np.int64),
+        "i1": np.array(1, np.int64),
+        "one": np.array(1.0, np.float32),
+        "half": np.array(0.5, np.float32),
+        "sqrt2": np.array(np.sqrt(2.0), np.float32),
+        "neg": np.array(-10000.0, np.float32),
+        "scale": np.array(1.0 / np.sqrt(hd), np.float32),
+        "axes12": np.array([1, 2], np.int64),
+        "split_shape": np.array([0, 0, heads, hd], np.int64),  # 0: copy batch/seq from the input
+        "merge_shape": np.array([0, 0, dim], np.int64),
+    }
+    inits = [numpy_helper.from_array(v, k) for k, v in c.items()]
+    inits += [
+        _init("word_emb", (vocab, dim), rng),
+        _init("pos_emb", (max_seq, dim), rng),
+        _init("type_emb", (2, dim), rng),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["word_emb", "input_ids"], ["we"]),
+        helper.make_node("Gather", ["type_emb", "token_type_ids"], ["te"]),
+        helper.make_node("Shape", ["input_ids"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i1"], ["seqlen"], axis=0),
+        helper.make_node("Range", ["i0", "seqlen", "i1"], ["positions"]),
+        helper.make_node("Gather", ["pos_emb", "positions"], ["pe"]),
+        helper.make_node("Add", ["we", "te"], ["emb0"]),
+        helper.make_node("Add", ["emb0", "pe"], ["emb"]),
+        helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=F),
+        helper.make_node("Sub", ["one", "mask_f"], ["mask_inv"]),
+        helper.make_node("Mul", ["mask_inv", "neg"], ["mask_add0"]),
+        helper.make_node("Unsqueeze", ["mask_add0", "axes12"], ["mask_add"]),
+    ]
+
+    def layer_norm(x: str, p: str) -> str:
+        inits.extend(
+            [
+                numpy_helper.from_array(np.ones(dim, np.float32), f"{p}g"),
+                numpy_helper.from_array(np.zeros(dim, np.float32), f"{p}b"),
+            ]
+        )
+        nodes.append(helper.make_node("LayerNormalization", [x, f"{p}g", f"{p}b"], [f"{p}out"], axis=-1))
+        return f"{p}out"
+
+    def dense(x: str, p: str, n_in: int, n_out: int) -> str:
+        inits.extend([_init(f"{p}w", (n_in, n_out), rng), _init(f"{p}b", (n_out,), rng)])
+        nodes.extend(
+            [
+                helper.make_node("MatMul", [x, f"{p}w"], [f"{p}mm"]),
+                helper.make_node("Add", [f"{p}mm", f"{p}b"], [f"{p}out"]),
+            ]
+        )
+        return f"{p}out"
+
+    h0 = layer_norm("emb", "ln0_")
+    qkv = {}
+    for n in ("q", "k", "v"):
+        perm = [0, 2, 3, 1] if n == "k" else [0, 2, 1, 3]
+        nodes.extend(
+            [
+                helper.make_node("Reshape", [dense(h0, f"{n}_", dim, dim), "split_shape"], [f"{n}r"]),
+                helper.make_node("Transpose", [f"{n}r"], [f"{n}t"], perm=perm),
+            ]
+        )
+        qkv[n] = f"{n}t"
+    nodes.extend(
+        [
+            helper.make_node("MatMul", [qkv["q"], qkv["k"]], ["qk"]),
+            helper.make_node("Mul", ["qk", "scale"], ["qks"]),
+            helper.make_node("Add", ["qks", "mask_add"], ["qkm"]),
+            helper.make_node("Softmax", ["qkm"], ["probs"], axis=-1),
+            helper.make_node("MatMul", ["probs", qkv["v"]], ["ctx"]),
+            helper.make_node("Transpose", ["ctx"], ["ctxt"], perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", ["ctxt", "merge_shape"], ["ctxm"]),
+        ]
+    )
+    nodes.append(helper.make_node("Add", [dense("ctxm", "o_", dim, dim), h0], ["res1"]))
+    h1 = layer_norm("res1", "ln1_")
+    ff = dense(h1, "ff1_", dim, 2 * dim)
+    nodes.extend(
+        [
+            helper.make_node("Div", [ff, "sqrt2"], ["gd"]),
+            helper.make_node("Erf", ["gd"], ["ge"]),
+            helper.make_node("Add", ["ge", "one"], ["ga"]),
+            helper.make_node("Mul", [ff, "ga"], ["gm"]),
+            helper.make_node("Mul", ["gm", "half"], ["gelu"]),
+        ]
+    )
+    nodes.append(helper.make_node("Add", [dense("gelu", "ff2_", 2 * dim, dim), h1], ["res2"]))
+    nodes.append(helper.make_node("Identity", [layer_norm("res2", "ln2_")], ["last_hidden_state"]))
+    ids = ["batch", "seq"]
+    graph = helper.make_graph(
+        nodes,
+        "bert_encoder",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ids),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ids),
+            helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ids),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", F, [*ids, dim])],
+        inits,
+    )
+    return _model(graph)
+
+
+def lstm_state(inputs: int = 8, hidden: int = 16, seed: int = 22) -> onnx.ModelProto:
+    """LSTM with initial_h/initial_c inputs and all three outputs Y, Y_h, Y_c; dynamic seq and batch."""
+    rng = _rng(seed)
+    inits = [
+        _init("W", (1, 4 * hidden, inputs), rng),
+        _init("R", (1, 4 * hidden, hidden), rng),
+        _init("B", (1, 8 * hidden), rng),
+    ]
+    node = helper.make_node(
+        "LSTM", ["x", "W", "R", "B", "", "initial_h", "initial_c"], ["Y", "Y_h", "Y_c"], hidden_size=hidden
+    )
+    state = [1, "batch", hidden]
+    graph = helper.make_graph(
+        [node],
+        "lstm_state",
+        [
+            helper.make_tensor_value_info("x", F, ["seq", "batch", inputs]),
+            helper.make_tensor_value_info("initial_h", F, state),
+            helper.make_tensor_value_info("initial_c", F, state),
+        ],
+        [
+            helper.make_tensor_value_info("Y", F, ["seq", 1, "batch", hidden]),
+            helper.make_tensor_value_info("Y_h", F, state),
+            helper.make_tensor_value_info("Y_c", F, state),
+        ],
+        inits,
+    )
+    return _model(graph)
+
+
+def gru(inputs: int = 8, hidden: int = 16, seed: int = 23) -> onnx.ModelProto:
+    """GRU (linear_before_reset, as PyTorch exports it) with an initial_h input; outputs Y, Y_h; dynamic seq/batch."""
+    rng = _rng(seed)
+    inits = [
+        _init("W", (1, 3 * hidden, inputs), rng),
+        _init("R", (1, 3 * hidden, hidden), rng),
+        _init("B", (1, 6 * hidden), rng),
+    ]
+    node = helper.make_node(
+        "GRU", ["x", "W", "R", "B", "", "initial_h"], ["Y", "Y_h"], hidden_size=hidden, linear_before_reset=1
+    )
+    state = [1, "batch", hidden]
+    graph = helper.make_graph(
+        [node],
+        "gru",
+        [
+            helper.make_tensor_value_info("x", F, ["seq", "batch", inputs]),
+            helper.make_tensor_value_info("initial_h", F, state),
+        ],
+        [
+            helper.make_tensor_value_info("Y", F, ["seq", 1, "batch", hidden]),
+            helper.make_tensor_value_info("Y_h", F, state),
+        ],
+        inits,
+    )
+    return _model(graph)
+
+
+def float16_mlp(features: int = 8, hidden: int = 16, seed: int = 24) -> onnx.ModelProto:
+    """Float16 end to end: a float16 input through MatMul/Add/Relu/MatMul to a float16 output."""
+    rng = _rng(seed)
+    inits = [
+        _init("w1", (features, hidden), rng, np.float16),
+        _init("b1", (hidden,), rng, np.float16),
+        _init("w2", (hidden, 4), rng, np.float16),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Add", ["h", "b1"], ["ha"]),
+        helper.make_node("Relu", ["ha"], ["r"]),
+        helper.make_node("MatMul", ["r", "w2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "float16",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["N", features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 4])],
+        inits,
+    )
+    return _model(graph)
+
+
+def mixed_types(width: int = 4) -> onnx.ModelProto:
+    """Bool/double/(u)int8/int32/uint16/uint32 inputs; Cast, Sum, Not, And, Where, Neg, Clip; outputs of 7 types."""
+    T = TensorProto
+    inputs = {
+        "flag": T.BOOL,
+        "d": T.DOUBLE,
+        "i8": T.INT8,
+        "u8": T.UINT8,
+        "i32": T.INT32,
+        "u16": T.UINT16,
+        "u32": T.UINT32,
+    }
+    inits = [
+        numpy_helper.from_array(np.array(0.0, np.float64), "zero_d"),
+        numpy_helper.from_array(np.array(2, np.uint8), "u8_lo"),
+        numpy_helper.from_array(np.array(7, np.uint8), "u8_hi"),
+    ]
+    nodes = [helper.make_node("Cast", [n], [f"{n}_f"], to=F) for n in ("i8", "u8", "i32", "u16", "u32")]
+    nodes += [
+        helper.make_node("Sum", ["i8_f", "u8_f", "i32_f", "u16_f", "u32_f"], ["total"]),
+        helper.make_node("Not", ["flag"], ["not_flag"]),
+        helper.make_node("Greater", ["d", "zero_d"], ["d_pos"]),
+        helper.make_node("And", ["not_flag", "d_pos"], ["flags"]),
+        helper.make_node("Cast", ["total"], ["total_d"], to=T.DOUBLE),
+        helper.make_node("Where", ["flag", "d", "total_d"], ["mixed"]),
+        helper.make_node("Cast", ["u8"], ["u8_i32"], to=T.INT32),
+        helper.make_node("Add", ["i32", "u8_i32"], ["isum"]),
+        helper.make_node("Cast", ["u16"], ["u16_u32"], to=T.UINT32),
+        helper.make_node("Add", ["u32", "u16_u32"], ["usum"]),
+        helper.make_node("Neg", ["i8"], ["i8_neg"]),
+        helper.make_node("Clip", ["u8", "u8_lo", "u8_hi"], ["u8_clip"]),
+    ]
+    outputs = {
+        "total": F,
+        "flags": T.BOOL,
+        "mixed": T.DOUBLE,
+        "isum": T.INT32,
+        "usum": T.UINT32,
+        "i8_neg": T.INT8,
+        "u8_clip": T.UINT8,
+    }
+    graph = helper.make_graph(
+        nodes,
+        "types",
+        [helper.make_tensor_value_info(n, t, ["N", width]) for n, t in inputs.items()],
+        [helper.make_tensor_value_info(n, t, ["N", width]) for n, t in outputs.items()],
+        inits,
+    )
+    return _model(graph)
+
+
+def split_sequence(features: int = 6) -> onnx.ModelProto:
+    """A sequence-of-tensors output (SplitToSequence into unequal parts) and a 0-d int64 SequenceLength output."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("SplitToSequence", ["r", "split"], ["parts"], axis=1),
+        helper.make_node("SequenceLength", ["parts"], ["count"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "sequence",
+        [helper.make_tensor_value_info("x", F, ["N", features])],
+        [
+            helper.make_tensor_sequence_value_info("parts", F, ["N", None]),
+            helper.make_tensor_value_info("count", TensorProto.INT64, []),
+        ],
+        [numpy_helper.from_array(np.array([2, features - 2], np.int64), "split")],
+    )
+    return _model(graph)
+
+
+def strings_onehot(seed: int = 25) -> onnx.ModelProto:
+    """String + float inputs: ColumnTransformer(OneHotEncoder, StandardScaler) + a tree with string labels (ZipMap)."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = _rng(seed)
+    colors = rng.choice(np.array(["a", "b", "c"]), 60)
+    nums = rng.standard_normal((60, 2))
+    x = np.concatenate([colors[:, None].astype(object), nums.astype(object)], axis=1)
+    y = np.where((colors == "a") | (nums[:, 0] > 0.5), "yes", "no")
+    pipe = make_pipeline(
+        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), [0]), ("num", StandardScaler(), [1, 2])]),
+        DecisionTreeClassifier(max_depth=3, random_state=seed),
+    )
+    pipe.fit(x, y)
+    types = [("color", StringTensorType([None, 1])), ("nums", FloatTensorType([None, 2]))]
+    return _stable_opsets(to_onnx(pipe, initial_types=types, target_opset={"": OPSET, "ai.onnx.ml": 3}))
+
+
+def tfidf(seed: int = 26) -> onnx.ModelProto:
+    """TfidfVectorizer + LogisticRegression, string input [None, 1]: StringNormalizer, Tokenizer, TfIdfVectorizer."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import StringTensorType
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    rng = _rng(seed)
+    words = np.array(["red", "green", "blue", "cat", "dog", "fish", "a", "b", "fast", "slow"])
+    docs = [" ".join(rng.choice(words, 4)) for _ in range(40)]
+    y = np.array([sum(w in ("cat", "dog", "fish") for w in d.split()) % 3 for d in docs], np.int64)
+    pipe = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=200))
+    pipe.fit(docs, y)
+    types = [("text", StringTensorType([None, 1]))]
+    return _stable_opsets(to_onnx(pipe, initial_types=types, target_opset={"": OPSET, "ai.onnx.ml": 3}))
+
+
 def quantized(model: onnx.ModelProto, out: Path, fmt: str = "QDQ") -> None:
     """Static-quantize ``model`` (QDQ or QOperator) with a tiny calibration set, into ``out``."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
@@ -372,6 +682,14 @@ def quantized(model: onnx.ModelProto, out: Path, fmt: str = "QDQ") -> None:
         onnx.save(model, src)
         fmt_enum = QuantFormat.QDQ if fmt == "QDQ" else QuantFormat.QOperator
         quantize_static(str(src), str(out), Reader(), quant_format=fmt_enum)
+
+
+def dynamic_quantized(model: onnx.ModelProto, out: Path) -> None:
+    """Dynamic-quantize ``model`` (int8 weights: DynamicQuantizeLinear, MatMulInteger and friends), into ``out``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_dynamic(model, out, weight_type=QuantType.QInt8)
 
 
 def save(model: onnx.ModelProto, path: Path) -> Path:
@@ -404,6 +722,16 @@ SETS: dict[str, dict[str, Callable[[], onnx.ModelProto]]] = {
         "misc/control_flow.onnx": control_flow,
         "tabular/forest.onnx": lambda: sklearn_pipeline(trees=100, depth=10),
     },
+    "verify": {  # small models covering every input/output kind a run-and-compare tool meets
+        "text/bert_encoder.onnx": bert_encoder,
+        "rnn/lstm_state.onnx": lstm_state,
+        "rnn/gru.onnx": gru,
+        "tabular/strings_onehot.onnx": strings_onehot,
+        "text/tfidf.onnx": tfidf,
+        "misc/float16.onnx": float16_mlp,
+        "misc/types.onnx": mixed_types,
+        "misc/sequence.onnx": split_sequence,
+    },
 }
 
 
@@ -414,6 +742,11 @@ def write_set(name: str, out: Path) -> list[Path]:
         quantized(SETS[name]["vision/mobile_like.onnx"](), paths[-1], "QDQ")
         paths.append(out / "vision/cnn_small.qop.onnx")
         quantized(cnn((16, 32), 64), paths[-1], "QOperator")
+    if name == "verify":
+        paths.append(out / "text/bert_encoder.int8.onnx")
+        dynamic_quantized(bert_encoder(), paths[-1])
+        paths.append(out / "vision/cnn_qdq.onnx")
+        quantized(cnn(), paths[-1], "QDQ")
     return paths
 
 
