@@ -57,6 +57,7 @@ __all__ = [
     "describe",
     "library_path",
     "library_size",
+    "read_stamp",
     "run",
     "version_warning",
 ]
@@ -367,7 +368,7 @@ def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, h
         raise BuildError("iOS builds run on a macOS host with Xcode (build.py has no --ios elsewhere)")
     library = library_path(request, host)
     key = _key(config, argv)
-    previous = _read_stamp(request.build_dir)
+    previous = read_stamp(request.build_dir)
     if previous.get("key") == key and library.is_file():
         log.info("up to date: %s (config content and command unchanged)", library)
         size = library.stat().st_size
@@ -379,7 +380,13 @@ def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, h
         raise BuildError(f"build.py finished but {library} is missing")
     size = library.stat().st_size
     before = previous.get("library_bytes")
-    stamp = {"key": key, "library": str(library), "library_bytes": size, "previous_bytes": before}
+    stamp = {
+        "key": key,
+        "library": str(library),
+        "library_bytes": size,
+        "previous_bytes": before,
+        "config": str(request.config),
+    }
     atomic_write(request.build_dir / STAMP, json.dumps(stamp, indent=1).encode())
     return BuildResult(tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched))
 
@@ -390,7 +397,8 @@ def _key(config: OpsConfig, argv: Sequence[str]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def _read_stamp(build_dir: Path) -> dict[str, object]:
+def read_stamp(build_dir: Path) -> dict[str, object]:
+    """What the last build in ``build_dir`` recorded (empty when none)."""
     try:
         data = json.loads((build_dir / STAMP).read_text())
     except (OSError, ValueError):

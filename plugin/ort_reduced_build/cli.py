@@ -12,6 +12,7 @@ from pathlib import Path
 from ._cli_build import add_build_parser
 from ._cli_ci import add_ci_parsers
 from ._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_convert_options, build_request, report, summary
+from ._cli_verify import add_verify_parser
 from ._version import __version__
 from .discover import discover_paths
 from .errors import ConversionError, OrtReducedBuildError
@@ -116,6 +117,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_config)
     add_ci_parsers(sub)
     add_build_parser(sub)
+    add_verify_parser(sub)
     return parser
 
 

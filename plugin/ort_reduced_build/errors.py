@@ -16,6 +16,7 @@ __all__ = [
     "ModelError",
     "OrtReducedBuildError",
     "SettingsError",
+    "VerifyError",
 ]
 
 
@@ -57,3 +58,7 @@ class CacheError(OrtReducedBuildError):
 
 class BuildError(OrtReducedBuildError):
     """The minimal ONNX Runtime build failed or cannot start."""
+
+
+class VerifyError(OrtReducedBuildError):
+    """The built library cannot be verified: no runner, no emulator, an unusable inputs file."""

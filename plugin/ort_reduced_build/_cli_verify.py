@@ -1,0 +1,198 @@
+"""The ``verify`` verb, and the run of the models that ends every ``build``: flags -> ``verify.run``.
+
+A shell: it finds the library, the models (``.onnx`` converted through the cache with the options the
+build's config header records) and the toolchain, then prints one line per model and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._cli_common import EXIT_FAILED, EXIT_OK
+from .errors import SettingsError, VerifyError
+
+if TYPE_CHECKING:
+    from .verify import ModelReport, Report, Target
+
+__all__ = ["add_verify_parser", "smoke"]
+
+
+def add_verify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="run every model on the built library and compare with onnxruntime",
+        description="Run every model on a built ONNX Runtime library through its C API (a small C runner, under "
+        "the toolchain's emulator for a cross build) and compare every output with onnxruntime (Python). "
+        "Exit 0 only when every model is ok.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help=".ort/.onnx files or directories (default with --build-dir: the models its config lists)",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--build-dir", type=Path, metavar="DIR", help="a directory `build` (or CMake) built")
+    where.add_argument("--runtime", type=Path, metavar="LIB", help="an ONNX Runtime shared library built elsewhere")
+    p.add_argument("--config", type=Path, help="config whose header gives the conversion options for .onnx models")
+    add_run_options(p)
+    p.add_argument("--inputs", type=Path, metavar="FILE", help="TOML or JSON: per-model shapes, ranges, values, .npy")
+    p.add_argument("--rtol", type=_non_negative, default=1e-4, help="relative tolerance (default: 1e-4)")
+    p.add_argument("--atol", type=_non_negative, default=1e-5, help="absolute tolerance (default: 1e-5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default: 0)")
+    p.add_argument("--allow-skipped", action="store_true", help="models the reference cannot run do not fail")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_verify)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """How runner programs are compiled and started (``verify`` and ``build``)."""
+    parser.add_argument(
+        "--emulator",
+        metavar="CMD",
+        help="runs target programs here, e.g. 'qemu-aarch64 -L /usr/aarch64-linux-gnu' (default: the build's "
+        "CMAKE_CROSSCOMPILING_EMULATOR)",
+    )
+    parser.add_argument("--cc", metavar="CMD", help="C compiler for the runner (default: the build's, else cc)")
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be a non-negative number")
+    return value
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from . import verify
+
+    inputs = verify.read_inputs_file(args.inputs) if args.inputs else verify.InputsFile()
+    if args.build_dir is not None:
+        library, config = _built(args.build_dir)
+        target = _target(args, args.build_dir)
+    else:
+        if not args.runtime.is_file():
+            raise SettingsError(f"{args.runtime}: no such library (--runtime)")
+        library, config, target = args.runtime.resolve(), None, _target(args, None)
+    config = args.config or config
+    with tempfile.TemporaryDirectory(prefix="ort-reduced-build-verify-") as tmp:
+        models = ort_models(args.paths, config, Path(tmp))
+        request = verify.VerifyRequest(
+            models=tuple(models), library=library, target=target, inputs=inputs, seed=args.seed, rtol=args.rtol,
+            atol=args.atol,
+        )  # fmt: skip
+        report = verify.run(request, None if args.json or args.quiet else _print_model)
+    if args.json:
+        print(json.dumps(report.to_json(args.allow_skipped), indent=2))
+    print(_summary(report, "verify"), file=sys.stderr)
+    return EXIT_OK if report.ok(args.allow_skipped) else EXIT_FAILED
+
+
+def smoke(args: argparse.Namespace, library: Path, build_dir: Path, config: Path) -> list[str]:
+    """Run the config's models (or ``--models``) on a library ``build`` just made; problems, as lines.
+
+    Every model must create its session and run; output differences are reported, not failed (the
+    ``verify`` verb is the numeric gate, with the user's inputs and tolerances)."""
+    from . import verify
+
+    target = _target(args, build_dir)
+    if target.cross and not target.emulator:
+        return [f"not run: {library} is cross-compiled and no emulator was given (--emulator)"]
+    with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
+        models = ort_models(args.models, config, Path(tmp))
+        request = verify.VerifyRequest(models=tuple(models), library=library, target=target)
+        report = verify.run(request, None if args.quiet else _print_model)
+    print(_summary(report, "smoke run"), file=sys.stderr)
+    return [
+        f"{m.path}: {m.status}: {m.message}" for m in report.models if m.status not in ("ok", "mismatch", "skipped")
+    ]
+
+
+def _print_model(model: ModelReport) -> None:
+    worst = max((o.max_abs_diff for o in model.outputs), default=None)
+    detail = model.message or (f"max abs diff {worst:.3g}" if worst is not None else "")
+    print(f"{model.status:<15}{model.path}" + (f": {detail}" if detail else ""), file=sys.stderr, flush=True)
+
+
+def _summary(report: Report, what: str) -> str:
+    counts = {s: sum(1 for m in report.models if m.status == s) for s in ("ok", *_other_statuses())}
+    said = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "ok")
+    return f"ort-reduced-build: {what} {report.runtime}: {len(report.models)} model(s), {said}"
+
+
+def _other_statuses() -> tuple[str, ...]:
+    from .verify import STATUSES
+
+    return STATUSES[1:]
+
+
+def _built(build_dir: Path) -> tuple[Path, Path | None]:
+    from .build import read_stamp
+
+    stamp = read_stamp(build_dir)
+    library = Path(str(stamp.get("library", "")))
+    if not stamp or not library.is_file():
+        raise VerifyError(f"{build_dir}: no library built here by ort-reduced-build (run `ort-reduced-build build`)")
+    config = stamp.get("config")
+    return library, Path(str(config)) if config else None
+
+
+def _target(args: argparse.Namespace, build_dir: Path | None) -> Target:
+    from .verify import Target, target_from_cmake_cache
+
+    found = target_from_cmake_cache(build_dir) if build_dir is not None else Target()
+    compiler = tuple(shlex.split(args.cc)) if args.cc else found.compiler
+    emulator = tuple(shlex.split(args.emulator)) if args.emulator else found.emulator
+    return Target(compiler, emulator, found.cross or bool(args.emulator))
+
+
+def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[tuple[str, Path]]:
+    """``(shown path, .ort file)`` for ``paths`` (default: the models ``config`` lists); ``.onnx`` models are
+    converted (through the cache) into ``work`` with the options the config's header records."""
+    from .cache import default_cache_dir
+    from .config import HeaderOptions, parse_header
+    from .discover import discover_paths
+    from .pipeline import Request, run
+    from .settings import ConvertOptions
+
+    header = HeaderOptions(())
+    if config is not None:
+        try:
+            header = parse_header(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise VerifyError(f"{config}: cannot read the config: {exc}") from None
+    if not paths:
+        if not header.models:
+            raise SettingsError("no models to run: give PATH... (the config's header lists none)")
+        paths = [_listed(m, config) for m in header.models]
+    models = discover_paths(paths, Path.cwd())
+    found = [(m.display, m.path) for m in models if m.is_ort]  # taken as is: the runner reports what is wrong
+    sources = tuple(m for m in models if not m.is_ort)
+    if sources:
+        options = ConvertOptions(
+            optimization_level=header.optimization_level or "all",
+            optimization_styles=header.optimization_styles or ("Fixed",),
+            target_platform=header.target_platform,
+        )
+        request = Request(models=sources, root=Path.cwd(), options=options, ort_dir=work, cache_dir=default_cache_dir())
+        several = len(options.optimization_styles) > 1
+        for r in run(request).results:
+            found.append((f"{r.model.display} ({r.style})" if several else r.model.display, r.ort_path or r.model.path))
+    return sorted(found)
+
+
+def _listed(model: str, config: Path | None) -> Path:
+    """A model the header lists: relative to the working directory, else to the config's directory."""
+    here = Path(model)
+    if here.exists() or config is None:
+        return here
+    beside = config.parent / model
+    return beside if beside.exists() else here

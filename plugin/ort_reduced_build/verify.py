@@ -1,0 +1,356 @@
+"""The verify stage: run every model on a built ONNX Runtime library and compare with onnxruntime (full).
+
+For each ``.ort`` model, inputs are made from the model's metadata (or an inputs file), onnxruntime
+(Python, the full build) runs them as the reference, and a small C program, ``resources/verify_runner.c``,
+compiled with the library's own toolchain, runs them on the built library through ORT's C API (under an
+emulator for a cross build). Both sides use one intra-op thread; the same seed gives the same inputs.
+
+Statuses: ``ok``; ``missing-kernel`` (session creation failed because no kernel matches a node: ORT's
+message names the op); ``session-failed`` (session creation failed otherwise); ``run-failed``;
+``mismatch`` (an output differs beyond the tolerances); ``skipped`` (the reference itself cannot run the
+generated inputs: the inputs file must give them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._verify_inputs import CannotMake, InputsFile, InputSpec, ModelSpec, make_inputs, read_inputs_file
+from ._verify_wire import decode_outputs, encode_inputs
+from .errors import VerifyError
+
+__all__ = [
+    "STATUSES",
+    "InputSpec",
+    "InputsFile",
+    "ModelReport",
+    "ModelSpec",
+    "OutputDiff",
+    "Report",
+    "Target",
+    "VerifyRequest",
+    "compile_runner",
+    "read_inputs_file",
+    "run",
+    "target_from_cmake_cache",
+]
+
+log = logging.getLogger("ort_reduced_build")
+
+STATUSES = ("ok", "missing-kernel", "session-failed", "run-failed", "mismatch", "skipped")
+RUNNER_SOURCE = "verify_runner.c"
+_EXIT_STATUS = {2: "session-failed", 3: "run-failed"}
+_MISSING_KERNEL = ("Could not find an implementation for", "Failed to find kernel for")
+
+
+@dataclass(frozen=True)
+class Target:
+    """How programs for the library's platform are compiled and run."""
+
+    compiler: tuple[str, ...] = ("cc",)
+    """The C compiler and its target flags (e.g. ``aarch64-linux-gnu-gcc``, or clang ``--target=...``)."""
+    emulator: tuple[str, ...] = ()
+    """Runs a target program on this host (``qemu-aarch64 -L /usr/aarch64-linux-gnu``); empty: natively."""
+    cross: bool = False
+    """The library is for another platform than this host."""
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """One verification: these ``(shown path, .ort file)`` models on this library."""
+
+    models: tuple[tuple[str, Path], ...]
+    library: Path
+    target: Target = field(default_factory=Target)
+    inputs: InputsFile = field(default_factory=InputsFile)
+    seed: int = 0
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    timeout: float = 600.0
+    session_only: bool = False
+    """Create each model's session and run nothing (no reference needed)."""
+
+
+@dataclass(frozen=True)
+class OutputDiff:
+    """One output compared: the largest absolute and relative difference (0 for equal strings)."""
+
+    name: str
+    max_abs_diff: float
+    max_rel_diff: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    path: str
+    status: str
+    message: str = ""
+    outputs: tuple[OutputDiff, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    runtime: str
+    """The built library's path and the version it reports."""
+    reference: str
+    """onnxruntime's version (the reference)."""
+    models: tuple[ModelReport, ...]
+
+    def ok(self, allow_skipped: bool = False) -> bool:
+        allowed = {"ok", "skipped"} if allow_skipped else {"ok"}
+        return all(m.status in allowed for m in self.models)
+
+    def to_json(self, allow_skipped: bool = False) -> dict[str, object]:
+        return {
+            "ok": self.ok(allow_skipped),
+            "runtime": self.runtime,
+            "reference": self.reference,
+            "models": [
+                {
+                    "path": m.path,
+                    "status": m.status,
+                    "message": m.message,
+                    "outputs": [
+                        {"name": o.name, "max_abs_diff": o.max_abs_diff, "max_rel_diff": o.max_rel_diff}
+                        for o in m.outputs
+                    ],
+                }
+                for m in self.models
+            ],
+        }
+
+
+def target_from_cmake_cache(build_dir: Path) -> Target:
+    """The C compiler, its target flags and the emulator of the CMake build under ``build_dir``."""
+    entries: dict[str, str] = {}
+    for cache in [*sorted(build_dir.glob("*/CMakeCache.txt")), build_dir / "CMakeCache.txt"]:
+        try:
+            lines = cache.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            name, _, value = line.partition("=")
+            entries.setdefault(name.split(":", 1)[0], value)
+        system = next(cache.parent.glob("CMakeFiles/*/CMakeSystem.cmake"), None)
+        cross = system is not None and 'set(CMAKE_CROSSCOMPILING "TRUE")' in system.read_text(errors="replace")
+        break
+    else:
+        return Target()
+    compiler = [entries.get("CMAKE_C_COMPILER") or "cc"]
+    if entries.get("CMAKE_C_COMPILER_TARGET"):
+        compiler.append(f"--target={entries['CMAKE_C_COMPILER_TARGET']}")
+    if entries.get("CMAKE_SYSROOT"):
+        compiler.append(f"--sysroot={entries['CMAKE_SYSROOT']}")
+    emulator = [part for part in entries.get("CMAKE_CROSSCOMPILING_EMULATOR", "").split(";") if part]
+    return Target(tuple(compiler), tuple(emulator), cross)
+
+
+# ---- comparing ----
+
+
+def compare(name: str, got: object, want: object, rtol: float, atol: float) -> OutputDiff:
+    """One output of the built library against the reference's."""
+    worst = [0.0, 0.0]
+    ok = _compare(got, want, rtol, atol, worst)
+    return OutputDiff(name, worst[0], worst[1], ok)
+
+
+def _compare(got: object, want: object, rtol: float, atol: float, worst: list[float]) -> bool:
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or set(map(str, got)) != set(map(str, want)):
+            worst[0] = worst[1] = math.inf
+            return False
+        by_key = {str(k): v for k, v in got.items()}
+        return all(_compare(by_key[str(k)], v, rtol, atol, worst) for k, v in want.items())
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            worst[0] = worst[1] = math.inf
+            return False
+        return all(_compare(g, w, rtol, atol, worst) for g, w in zip(got, want, strict=True))
+    g, w = np.asarray(got), np.asarray(want)
+    if isinstance(got, (list, dict)) or g.shape != w.shape:
+        worst[0] = worst[1] = math.inf
+        return False
+    if w.dtype.kind in "OUS" or g.dtype.kind in "OUS":
+        equal = bool(np.array_equal(g.astype(str), w.astype(str)))
+        if not equal:
+            worst[0] = worst[1] = math.inf
+        return equal
+    g64, w64 = g.astype(np.float64), w.astype(np.float64)
+    both_nan = np.isnan(g64) & np.isnan(w64)
+    diff = np.where(both_nan, 0.0, np.abs(g64 - w64))
+    if diff.size:
+        worst[0] = max(worst[0], float(np.nanmax(np.where(np.isnan(diff), np.inf, diff))))
+        rel = diff / np.maximum(np.abs(w64), np.finfo(np.float64).tiny)
+        worst[1] = max(worst[1], float(np.max(np.where(diff == 0, 0.0, rel))))
+    return bool(np.all(both_nan | np.isclose(g64, w64, rtol=rtol, atol=atol)))
+
+
+# ---- running ----
+
+
+def compile_runner(target: Target, directory: Path) -> Path:
+    """Compile the runner for ``target`` into ``directory``; raises ``VerifyError`` with the compiler's output."""
+    source = resources.files("ort_reduced_build").joinpath("resources", RUNNER_SOURCE).read_bytes()
+    tag = hashlib.sha256(source + "\0".join(target.compiler).encode()).hexdigest()[:16]
+    runner = directory / f"verify_runner-{tag}"
+    if runner.is_file():
+        return runner
+    directory.mkdir(parents=True, exist_ok=True)
+    src = directory / RUNNER_SOURCE
+    src.write_bytes(source)
+    argv = [*target.compiler, "-std=c99", "-O1", "-o", str(runner), str(src), "-ldl"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise VerifyError(f"cannot run the C compiler {target.compiler[0]}: {exc.strerror}") from None
+    if result.returncode != 0:
+        raise VerifyError(
+            f"compiling the verify runner failed ({shlex.join(argv)}, exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
+    return runner
+
+
+def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None = None) -> Report:
+    """Verify every model of ``request``; raises ``VerifyError`` when the runner cannot be made or started."""
+    if request.target.cross and not request.target.emulator:
+        raise VerifyError(
+            f"{request.library} is cross-compiled and no emulator is known to run it here: "
+            "set CMAKE_CROSSCOMPILING_EMULATOR in the toolchain file or pass --emulator"
+        )
+    import onnxruntime
+
+    reports = []
+    version = "?"
+    with _workdir() as work:
+        runner = compile_runner(request.target, work)
+        for index, (display, ort) in enumerate(request.models):
+            report, reported = _verify_model(request, runner, display, ort, work / str(index), onnxruntime)
+            version = reported or version
+            reports.append(report)
+            if on_model is not None:
+                on_model(report)
+    return Report(f"{request.library} (onnxruntime {version})", onnxruntime.__version__, tuple(reports))
+
+
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="ort-reduced-build-verify-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _verify_model(
+    request: VerifyRequest, runner: Path, display: str, ort: Path, work: Path, onnxruntime: Any
+) -> tuple[ModelReport, str]:
+    work.mkdir()
+    spec = request.inputs.spec(display)
+    feeds: dict[str, np.ndarray] | None = None
+    expected: dict[str, object] = {}
+    skipped = ""
+    if not request.session_only:
+        try:
+            feeds, expected = _reference(onnxruntime, ort, spec, request.seed + zlib.crc32(display.encode()))
+        except CannotMake as exc:
+            skipped = str(exc)
+    code, message, version = _run_runner(request, runner, ort, feeds, work)
+    if code in _EXIT_STATUS:
+        status = _EXIT_STATUS[code]
+        if status == "session-failed" and any(s in message for s in _MISSING_KERNEL):
+            status = "missing-kernel"
+        return ModelReport(display, status, message), version
+    if code != 0:
+        raise VerifyError(f"{display}: the verify runner failed (exit {code}): {message}")
+    if skipped:
+        return ModelReport(display, "skipped", f"session created; {skipped}"), version
+    if feeds is None:
+        return ModelReport(display, "ok", "session created"), version
+    try:
+        got = decode_outputs((work / "out.bin").read_bytes())
+    except (OSError, ValueError) as exc:
+        return ModelReport(display, "run-failed", f"unreadable runner output: {exc}"), version
+    return _compared(request, spec, display, got, expected), version
+
+
+def _reference(
+    onnxruntime: Any, ort: Path, spec: ModelSpec, seed: int
+) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 4  # failures come back as exceptions, reported once
+    try:
+        session = onnxruntime.InferenceSession(str(ort), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise CannotMake(f"the reference (onnxruntime {onnxruntime.__version__}) cannot load it: {exc}") from None
+    feeds = make_inputs(session.get_inputs(), spec, seed)
+    try:
+        values = session.run(None, feeds)
+    except Exception as exc:
+        names = ", ".join(a.name for a in session.get_inputs())
+        raise CannotMake(
+            f"the reference cannot run the generated inputs ({_first_line(exc)}): set inputs {names} in --inputs"
+        ) from None
+    return feeds, {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
+
+
+def _run_runner(
+    request: VerifyRequest, runner: Path, ort: Path, feeds: Mapping[str, np.ndarray] | None, work: Path
+) -> tuple[int, str, str]:
+    (work / "in.bin").write_bytes(encode_inputs(feeds))
+    argv = [*request.target.emulator, str(runner), str(request.library), str(ort), str(work / "in.bin")]
+    argv.append(str(work / "out.bin"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, errors="replace", timeout=request.timeout, check=False, env=env
+        )
+    except subprocess.TimeoutExpired:
+        return 3, f"timed out after {request.timeout:g} s", ""
+    except OSError as exc:
+        raise VerifyError(f"cannot start {argv[0]}: {exc.strerror}") from None
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    version = lines[0].removeprefix("onnxruntime ") if lines and lines[0].startswith("onnxruntime ") else ""
+    if result.returncode < 0:
+        return 3, f"the runner died with signal {-result.returncode}", version
+    message = lines[-1] if lines and result.returncode else ""
+    return result.returncode, message, version
+
+
+def _compared(
+    request: VerifyRequest, spec: ModelSpec, display: str, got: Mapping[str, object], expected: Mapping[str, object]
+) -> ModelReport:
+    rtol = spec.rtol if spec.rtol is not None else request.rtol
+    atol = spec.atol if spec.atol is not None else request.atol
+    if list(got) != list(expected):
+        return ModelReport(display, "mismatch", f"outputs {list(got)} where the reference has {list(expected)}")
+    diffs = tuple(compare(name, got[name], want, rtol, atol) for name, want in expected.items())
+    bad = [d for d in diffs if not d.ok]
+    if not bad:
+        return ModelReport(display, "ok", "", diffs)
+    worst = ", ".join(f"{d.name}: max abs diff {d.max_abs_diff:.3g}, max rel diff {d.max_rel_diff:.3g}" for d in bad)
+    return ModelReport(display, "mismatch", f"{worst} (rtol {rtol:g}, atol {atol:g})", diffs)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

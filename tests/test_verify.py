@@ -1,0 +1,210 @@
+"""verify on real parts: the C runner, compiled here, drives the full libonnxruntime that the onnxruntime wheel
+ships (the only ONNX Runtime library CI has) through its C API, and every output is compared with
+onnxruntime (Python). The models cover every input and output kind (modelgen's "verify" set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+from ort_reduced_build import verify
+from ort_reduced_build._cli_verify import ort_models, smoke
+
+from tests import modelgen
+from tests.conftest import run_cli
+
+WHEEL_LIBRARY = next((Path(onnxruntime.__file__).parent / "capi").glob("libonnxruntime.so*"), None)
+pytestmark = pytest.mark.skipif(
+    WHEEL_LIBRARY is None or shutil.which("cc") is None,
+    reason="needs the onnxruntime wheel's libonnxruntime.so (Linux) and a C compiler (cc)",
+)
+RUNNER = Path(verify.__file__).parent / "resources" / "verify_runner.c"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The "verify" set converted to .ort (Fixed style) in ``out/``, sources in ``src/``."""
+    root = tmp_path_factory.mktemp("verify")
+    modelgen.write_set("verify", root / "src")
+    result = run_cli("convert", root / "src", "-o", root / "out", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def verify_cli(*args: str | Path, cwd: Path) -> tuple[int, dict[str, object], str]:
+    result = run_cli("verify", "--runtime", str(WHEEL_LIBRARY), "--json", *map(str, args), cwd=cwd)
+    return result.returncode, json.loads(result.stdout) if result.stdout else {}, result.stderr
+
+
+def statuses(report: dict[str, object]) -> dict[str, str]:
+    return {m["path"]: m["status"] for m in report["models"]}  # type: ignore[index,union-attr]
+
+
+def test_every_input_and_output_kind_runs_bit_exactly_on_the_full_library(models: Path) -> None:
+    code, report, stderr = verify_cli("out", "--inputs", write_inputs(models), cwd=models)
+    assert code == 0, stderr
+    assert report["ok"] is True
+    assert report["reference"] == onnxruntime.__version__
+    assert f"(onnxruntime {onnxruntime.__version__})" in str(report["runtime"])
+    names = sorted(statuses(report))
+    assert names == sorted(p.relative_to(models).as_posix() for p in (models / "out").rglob("*.ort"))
+    assert len(names) == 10
+    assert set(statuses(report).values()) == {"ok"}
+    for model in report["models"]:  # type: ignore[union-attr]
+        assert model["outputs"], model
+        assert all(o["max_abs_diff"] == 0.0 for o in model["outputs"]), model
+    assert "10 model(s), 10 ok" in stderr
+
+
+def write_inputs(models: Path) -> Path:
+    """An inputs file exercising every kind of entry (shape, range, value, npy, dims, tolerances)."""
+    np.save(models / "ids.npy", np.arange(12, dtype=np.int64).reshape(2, 6) % 100)
+    path = models / "inputs.toml"
+    path.write_text(
+        """
+[defaults]
+dims = { batch = 2 }
+[models."bert_encoder"]
+atol = 0.0
+rtol = 0.0
+[models."bert_encoder".inputs.input_ids]
+npy = "ids.npy"
+[models."bert_encoder".inputs.token_type_ids]
+shape = [2, 6]
+value = 1
+[models."bert_encoder".inputs.attention_mask]
+shape = [2, 6]
+range = [1, 2]
+[models."out/rnn/lstm_state.ort".dims]
+seq = 5
+"""
+    )
+    return path
+
+
+def test_a_wrong_reference_is_a_mismatch_with_its_size(models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for what cannot be had here: a reference that is wrong. onnxruntime's run is wrapped to
+    # add 0.5 to every float output; the runner, on the real library, still computes the right values.
+    real_run = onnxruntime.InferenceSession.run
+
+    def perturbed(self: onnxruntime.InferenceSession, *args: object, **kwargs: object) -> list[object]:
+        values = real_run(self, *args, **kwargs)  # type: ignore[arg-type]
+        return [v + np.float32(0.5) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v for v in values]
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", perturbed)
+    ort = models / "out" / "rnn" / "gru.ort"
+    report = verify.run(verify.VerifyRequest(models=(("gru", ort),), library=WHEEL_LIBRARY))
+    [model] = report.models
+    assert model.status == "mismatch"
+    assert [o.name for o in model.outputs] == ["Y", "Y_h"]
+    assert all(o.max_abs_diff == pytest.approx(0.5) and not o.ok for o in model.outputs)
+    assert "Y: max abs diff 0.5" in model.message
+    assert not report.ok()
+
+
+def test_inputs_the_reference_cannot_run_are_skipped_and_fail_unless_allowed(models: Path) -> None:
+    inputs = models / "bad_types.json"
+    bad = {"inputs": {"token_type_ids": {"range": [5, 6]}}}  # the type table has 2 rows
+    inputs.write_text(json.dumps({"models": {"bert_encoder.ort": bad}}))
+    ort = "out/text/bert_encoder.ort"
+    code, report, _ = verify_cli(ort, "--inputs", inputs, cwd=models)
+    assert code == 1
+    [model] = report["models"]  # type: ignore[misc]
+    assert model["status"] == "skipped"
+    assert "session created" in model["message"]
+    assert "set inputs input_ids, attention_mask, token_type_ids in --inputs" in model["message"]
+    code, report, _ = verify_cli(ort, "--inputs", inputs, "--allow-skipped", cwd=models)
+    assert (code, report["ok"]) == (0, True)
+
+
+def test_a_model_that_cannot_load_is_session_failed_with_orts_message(models: Path) -> None:
+    broken = models / "broken" / "truncated.ort"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_bytes((models / "out" / "rnn" / "gru.ort").read_bytes()[:200])
+    code, report, stderr = verify_cli(broken, cwd=models)
+    assert code == 1
+    [model] = report["models"]  # type: ignore[misc]
+    assert model["status"] == "session-failed"
+    assert model["message"].startswith("session: ")
+    assert "1 session-failed" in stderr
+
+
+def test_onnx_models_are_converted_with_the_options_the_config_header_records(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "basic.config"
+    result = run_cli("config", models / "src" / "rnn", "-o", config, "--optimization-level", "basic", cwd=models)
+    assert result.returncode == 0, result.stderr
+    assert "optimization level basic" in config.read_text()
+    monkeypatch.chdir(models)  # header paths are relative to where the config was written
+    found = ort_models([], config, tmp_path / "work")  # no PATH: the models the header lists
+    assert [shown for shown, _ in found] == ["src/rnn/gru.onnx", "src/rnn/lstm_state.onnx"]
+    for _, ort in found:
+        assert ort.is_relative_to(tmp_path / "work") and ort.suffix == ".ort"
+    report = verify.run(verify.VerifyRequest(models=tuple(found), library=WHEEL_LIBRARY))
+    assert [m.status for m in report.models] == ["ok", "ok"]
+
+
+def test_build_smoke_run_reports_models_that_do_not_run(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``build`` runs after building: here on the full library, with one model that cannot load."""
+    config = tmp_path / "c.config"
+    assert run_cli("config", models / "src" / "misc", "-o", config, cwd=models).returncode == 0
+    args = argparse.Namespace(models=[], emulator=None, cc=None, quiet=True)
+    cwd = Path.cwd()
+    os.chdir(models)
+    try:
+        assert smoke(args, WHEEL_LIBRARY, tmp_path, config) == []
+        broken = tmp_path / "broken.ort"
+        broken.write_bytes(b"not a model")
+        problems = smoke(
+            argparse.Namespace(models=[broken], emulator=None, cc=None, quiet=True), WHEEL_LIBRARY, tmp_path, config
+        )
+    finally:
+        os.chdir(cwd)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{broken}: session-failed: session: ")
+
+
+def test_a_bad_inputs_file_is_one_line_naming_the_file_and_the_entry(models: Path) -> None:
+    bad = models / "bad.toml"
+    bad.write_text('[models."x".inputs.a]\nshape = "1,2"\n')
+    code, _, stderr = verify_cli("out/rnn", "--inputs", bad, cwd=models)
+    assert code == 1
+    assert stderr.strip() == f"error: {bad}: models.x.inputs.a.shape must be a list of non-negative integers"
+
+
+@pytest.mark.skipif(not os.environ.get("ORT_SOURCE_DIR"), reason="ORT_SOURCE_DIR is not set: no C API header to read")
+def test_runner_slots_match_the_c_api_header() -> None:
+    """The runner calls OrtApi functions by position: each API_<name> must be that function's index in ORT's
+    own header (OrtApi only ever grows at its end, so one header proves every later version)."""
+    header = Path(os.environ["ORT_SOURCE_DIR"], "include/onnxruntime/core/session/onnxruntime_c_api.h").read_text()
+    names = orts_api_order(header)
+    slots = dict(re.findall(r"API_(\w+) = (\d+)", RUNNER.read_text()))
+    assert slots, "no API_ slots in the runner"
+    for name, index in slots.items():
+        assert names.index(name) == int(index), name
+
+
+def orts_api_order(header: str) -> list[str]:
+    """The member names of ``struct OrtApi``, in order, from ORT's header."""
+    body = header[header.index("struct OrtApi {") :]
+    body = body[: body.index("\n};")]
+    body = re.sub(r"/\*.*?\*/|//[^\n]*", "", body, flags=re.DOTALL)
+    pattern = (
+        r"ORT_API2_STATUS\(\s*(\w+)|ORT_CLASS_RELEASE2?\(\s*(\w+)|ORT_API_T\([^,]*,\s*(\w+)"
+        r"|\(ORT_API_CALL\s*\*\s*(\w+)\)"
+    )
+    names = []
+    for status, release, typed, pointer in re.findall(pattern, body):
+        names.append(status or (f"Release{release}" if release else typed or pointer))
+    return names
