@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import SettingsError
+from ._cli_verify import add_run_options, smoke
+from .errors import BuildError, SettingsError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 if TYPE_CHECKING:
@@ -93,6 +94,21 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="ccache/sccache for C and CXX, or one language (repeatable)",
     )
     p.add_argument("--baseline", type=_path, metavar="LIB|DIR", help="library or build dir to compare the size with")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="models to run on the built library (default: those the config's header lists)",
+    )
+    p.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="do not run the models on the built library (the build is then reported as not run)",
+    )
+    add_run_options(p)
     _add_cross_options(p)
     m = p.add_mutually_exclusive_group()
     m.add_argument("--dry-run", action="store_true", help="print the build.py command line and stop")
@@ -215,6 +231,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"patched: {patched}", file=sys.stderr)
     for line in _size_report(result, baseline):
         print(line)
+    if not args.verify:
+        print(
+            f"warning: {result.library} was not run (--no-verify): nothing proves it runs the models", file=sys.stderr
+        )
+        return EXIT_OK
+    problems = smoke(args, result.library, request.build_dir, request.config)
+    if problems and problems[0].startswith("not run:"):
+        print(f"warning: {problems[0]}", file=sys.stderr)
+    elif problems:
+        raise BuildError(f"{result.library} was built but does not run its models:\n" + "\n".join(problems))
     return EXIT_OK
 
 
