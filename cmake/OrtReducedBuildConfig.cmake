@@ -76,6 +76,7 @@ Commands
                                   [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
                                   [MINIMAL_BUILD basic|extended]
                                   [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_LTO]
+                                  [MODELS <file>...] [NO_VERIFY | VERIFY [INPUTS <file>]]
                                   [BUILD_ARGS <build.py argument>...])
 
   Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
@@ -88,7 +89,27 @@ Commands
   (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)
   toolchain settings are passed on. ``DEPS_DIR`` holds ORT's dependency sources named as in its
   ``cmake/deps.txt`` for builds with no network. A missing or invalid ``ORT_SOURCE_DIR`` fails at
-  configure time. Target property ``ORT_REDUCED_BUILD_CONFIG`` names the config.
+  configure time. The build ends by running the models on the library it made (``MODELS``, else the
+  config target's ``.ort`` files, else the models the config's header lists; under
+  ``CMAKE_CROSSCOMPILING_EMULATOR`` when cross-compiling): a model whose session cannot be created or
+  that cannot run fails the build with ORT's message. ``NO_VERIFY`` skips that run. ``VERIFY`` also
+  adds the CTest test ``<target>-verify`` (``ort_reduced_build_add_verify_test``), which compares
+  every output with onnxruntime. Target properties: ``ORT_REDUCED_BUILD_CONFIG`` (the config),
+  ``ORT_REDUCED_BUILD_DIR`` (the build directory).
+
+.. command:: ort_reduced_build_add_verify_test
+
+  ::
+
+    ort_reduced_build_add_verify_test(<name> RUNTIME <runtime target>
+                                      [MODELS <config target or file>...] [INPUTS <file>])
+
+  Adds the CTest test ``<name>``: ``ort-reduced-build verify --build-dir`` on the runtime's build
+  directory, for ``MODELS`` (the ``.ort`` files of ``ort_reduced_build_config`` targets, or model
+  files; default: the models the runtime's config lists), with the inputs file ``INPUTS`` (shapes,
+  value ranges, ``.npy`` files, tolerances per model). It runs every model on the built library
+  (under ``CMAKE_CROSSCOMPILING_EMULATOR`` when cross-compiling) and passes only when every output
+  matches onnxruntime's. Testing is enabled for the directory (no ``enable_testing()`` needed).
 #]=======================================================================]
 
 set(OrtReducedBuild_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")

@@ -6,6 +6,7 @@ source tree whose build.py refuses to run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -354,10 +355,42 @@ def test_app_runtime_from_a_config_target(package: Path, stub_ort: Path) -> None
     assert "--disable_contrib_ops" not in argv  # the CNN needs com.microsoft FusedConv
     app = properties(out / "app.txt")
     assert app["library"] == f"{out}/ortrt/MinSizeRel/libonnxruntime.so"
+    # The build ends by running the config target's .ort files on the library it made.
+    commands = subprocess.run(
+        [NINJA or "ninja", "-C", str(out), "-t", "commands", "ortrt-build"], capture_output=True, text=True, check=True
+    )
+    [build_line] = [line for line in commands.stdout.splitlines() if " build --ort-source " in line]
+    [build_command] = [c for c in build_line.split(" && ") if " build --ort-source " in c]
+    assert shlex.split(build_command)[-3:] == ["--models", *app["models"].split(";")]
     # The stub build.py refuses: building the app issues the ORT build and fails with its output.
     failed = subprocess.run([CMAKE or "cmake", "--build", str(out)], capture_output=True, text=True, check=False)
     assert failed.returncode != 0
     assert "stub ORT tree: builds nothing" in failed.stdout + failed.stderr
+
+
+@pytest.mark.parametrize("package", ["runtime-command-line"], indirect=True)
+def test_verify_option_registers_a_ctest_that_runs_verify_on_the_build(package: Path, stub_ort: Path) -> None:
+    (package / "inputs.toml").write_text("")
+    configure(
+        package,
+        "CONFIG_FILE=ops.config",
+        f"ORT_SOURCE_DIR={stub_ort}",
+        "RUNTIME_ARGS=VERIFY;INPUTS;inputs.toml;MODELS;m/a.ort;m/b.onnx",
+    )
+    out = package / "build"
+    shown = subprocess.run(["ctest", "--show-only=json-v1"], cwd=out, capture_output=True, text=True, check=True)
+    [test] = json.loads(shown.stdout)["tests"]
+    assert test["name"] == "ortrt-verify"
+    models = [str(package / "m" / "a.ort"), str(package / "m" / "b.onnx")]
+    assert test["command"] == [
+        sys.executable, "-m", "ort_reduced_build", "verify", "--build-dir", f"{out}/ortrt", *models,
+        "--inputs", str(package / "inputs.toml"),
+    ]  # fmt: skip
+    wrong = configure(
+        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}", "RUNTIME_ARGS=INPUTS;x.toml", check=False
+    )
+    assert wrong.returncode != 0
+    assert "INPUTS is for the VERIFY test; add VERIFY" in " ".join(wrong.stderr.split())
 
 
 def test_cmakedir_and_version_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
