@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +41,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def verify_cli(*args: str | Path, cwd: Path) -> tuple[int, dict[str, object], str]:
-    result = run_cli("verify", "--runtime", str(WHEEL_LIBRARY), "--json", *map(str, args), cwd=cwd)
+def verify_cli(
+    *args: str | Path, cwd: Path, library: Path | None = WHEEL_LIBRARY
+) -> tuple[int, dict[str, object], str]:
+    result = run_cli("verify", "--runtime", str(library), "--json", *map(str, args), cwd=cwd)
     return result.returncode, json.loads(result.stdout) if result.stdout else {}, result.stderr
 
 
@@ -208,3 +212,43 @@ def orts_api_order(header: str) -> list[str]:
     for status, release, typed, pointer in re.findall(pattern, body):
         names.append(status or (f"Release{release}" if release else typed or pointer))
     return names
+
+
+ARM64_TOOLS = ("aarch64-linux-gnu-gcc", "qemu-aarch64-static", "npm", "unshare")
+
+
+@pytest.fixture(scope="module")
+def arm64_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full linux-arm64 libonnxruntime that npm's onnxruntime-node ships (the only arm64 ONNX Runtime
+    these machines can fetch), kept between runs in ~/.cache."""
+    missing = [tool for tool in ARM64_TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"cross-compiled runner under qemu: {', '.join(missing)} not installed (.ci/run installs them)")
+    version = "1.30.0"
+    cache = Path.home() / ".cache" / "ort-reduced-build-tests" / f"onnxruntime-node-{version}"
+    library = cache / "package" / "bin" / "napi-v6" / "linux" / "arm64" / "libonnxruntime.so.1"
+    if not library.is_file():
+        work = tmp_path_factory.mktemp("npm")
+        packed = subprocess.run(
+            ["npm", "pack", f"onnxruntime-node@{version}"], cwd=work, capture_output=True, text=True, check=False
+        )
+        if packed.returncode != 0:
+            pytest.skip(f"npm pack onnxruntime-node@{version} failed: {packed.stderr.strip()[-300:]}")
+        cache.mkdir(parents=True, exist_ok=True)
+        member = library.relative_to(cache).as_posix()
+        with tarfile.open(work / f"onnxruntime-node-{version}.tgz") as tar:
+            tar.extract(member, cache, filter="data")
+    return library
+
+
+def test_a_cross_compiled_runner_runs_an_arm64_library_under_qemu(models: Path, arm64_library: Path) -> None:
+    """The cross path end to end: the runner compiled with the aarch64 cross compiler, run by qemu-user (in a
+    mount namespace showing an ARM /proc/cpuinfo), drives onnxruntime-node's arm64 library; outputs are
+    compared with onnxruntime on this x86-64 host."""
+    emulator = "qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+    argv = ["--cc", "aarch64-linux-gnu-gcc", "--emulator", emulator]
+    code, report, stderr = verify_cli(*argv, "out/rnn", "out/tabular", "out/misc", cwd=models, library=arm64_library)
+    assert code == 0, stderr
+    assert "(onnxruntime 1.30.0)" in str(report["runtime"])
+    assert set(statuses(report).values()) == {"ok"}, report
+    assert len(statuses(report)) == 6

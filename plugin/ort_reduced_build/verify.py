@@ -242,8 +242,9 @@ def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None =
     version = "?"
     with _workdir() as work:
         runner = compile_runner(request.target, work)
+        launch = (*_launcher(request.target, runner, work), str(runner))
         for index, (display, ort) in enumerate(request.models):
-            report, reported = _verify_model(request, runner, display, ort, work / str(index), onnxruntime)
+            report, reported = _verify_model(request, launch, display, ort, work / str(index), onnxruntime)
             version = reported or version
             reports.append(report)
             if on_model is not None:
@@ -261,7 +262,7 @@ def _workdir() -> Iterator[Path]:
 
 
 def _verify_model(
-    request: VerifyRequest, runner: Path, display: str, ort: Path, work: Path, onnxruntime: Any
+    request: VerifyRequest, launch: tuple[str, ...], display: str, ort: Path, work: Path, onnxruntime: Any
 ) -> tuple[ModelReport, str]:
     work.mkdir()
     spec = request.inputs.spec(display)
@@ -273,7 +274,7 @@ def _verify_model(
             feeds, expected = _reference(onnxruntime, ort, spec, request.seed + zlib.crc32(display.encode()))
         except CannotMake as exc:
             skipped = str(exc)
-    code, message, version = _run_runner(request, runner, ort, feeds, work)
+    code, message, version = _run_runner(request, launch, ort, feeds, work)
     if code in _EXIT_STATUS:
         status = _EXIT_STATUS[code]
         if status == "session-failed" and any(s in message for s in _MISSING_KERNEL):
@@ -313,12 +314,53 @@ def _reference(
     return feeds, {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
 
 
+_ARM_MACHINES = (40, 183)
+"""ELF ``e_machine`` of 32-bit ARM and AArch64."""
+_ARM_CPUINFO = "".join(
+    f"processor\t: {n}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
+    "asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
+    "CPU variant\t: 0x3\nCPU part\t: 0xd0c\nCPU revision\t: 1\n\n"
+    for n in range(2)
+)
+"""An Arm Neoverse-N1-like ``/proc/cpuinfo`` (features qemu's default CPU has)."""
+
+
+def _launcher(target: Target, runner: Path, work: Path) -> tuple[str, ...]:
+    """What starts the runner: nothing (native), the emulator, or, for an ARM runner under qemu-user, the
+    emulator in a private mount namespace that shows an ARM ``/proc/cpuinfo``: qemu-user passes the
+    host's through, and ORT's cpuinfo library crashes reading it while the library loads."""
+    if not target.emulator:
+        return ()
+    qemu = Path(target.emulator[0]).name.startswith("qemu-")
+    if not qemu or _elf_machine(runner) not in _ARM_MACHINES or shutil.which("unshare") is None:
+        return target.emulator
+    fake = work / "cpuinfo"
+    fake.write_text(_ARM_CPUINFO)
+    user = () if os.geteuid() == 0 else ("--map-root-user",)
+    script = 'mount --bind "$0" /proc/cpuinfo 2>/dev/null || exit 97; exec "$@"'
+    shim = ("unshare", "--mount", *user, "sh", "-c", script, str(fake), *target.emulator)
+    try:  # the runner without arguments exits 5 (usage) once it starts: the namespace works here
+        probe = subprocess.run([*shim, str(runner)], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return target.emulator
+    if probe.returncode != 5:
+        log.warning("warning: cannot show qemu an ARM /proc/cpuinfo here (unshare): ORT may crash while loading")
+        return target.emulator
+    return shim
+
+
+def _elf_machine(path: Path) -> int | None:
+    head = path.read_bytes()[:20]
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+
+
 def _run_runner(
-    request: VerifyRequest, runner: Path, ort: Path, feeds: Mapping[str, np.ndarray] | None, work: Path
+    request: VerifyRequest, launch: tuple[str, ...], ort: Path, feeds: Mapping[str, np.ndarray] | None, work: Path
 ) -> tuple[int, str, str]:
     (work / "in.bin").write_bytes(encode_inputs(feeds))
-    argv = [*request.target.emulator, str(runner), str(request.library), str(ort), str(work / "in.bin")]
-    argv.append(str(work / "out.bin"))
+    argv = [*launch, str(request.library), str(ort), str(work / "in.bin"), str(work / "out.bin")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     try:
         result = subprocess.run(
