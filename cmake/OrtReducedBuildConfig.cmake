@@ -38,6 +38,9 @@ Hints
   Python (``pip install cmake``), else ``cmake`` on ``PATH``.
 ``ORT_REDUCED_BUILD_JOBS``
   Parallel compile jobs of the ONNX Runtime build (default: all CPUs).
+``ORT_REDUCED_BUILD_PROTOC``
+  The host ``protoc`` of a cross build with a toolchain file (default: the deps dir's prebuilt one,
+  else ``protoc`` on ``PATH``; its version must match ORT's protobuf pin).
 ``ORT_REDUCED_BUILD_ANDROID_SDK`` (or environment ``ANDROID_SDK_ROOT``/``ANDROID_HOME``)
   The Android SDK, which ORT's build.py requires next to the NDK.
 ``CMAKE_C_COMPILER_LAUNCHER``, ``CMAKE_CXX_COMPILER_LAUNCHER``
@@ -85,7 +88,8 @@ Commands
   flags from the config. The custom target ``<target>-build`` runs it; it rebuilds only when the
   config's content (comments aside) or the command changes; ``NO_LTO`` turns link-time
   optimization (on by default, for size) off. ``<target>-dry-run`` prints the
-  build.py command line. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
+  build.py command line. Any other cross build (``CMAKE_TOOLCHAIN_FILE``, e.g. aarch64 Linux) builds
+  ORT with the same toolchain file. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
   (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)
   toolchain settings are passed on. ``DEPS_DIR`` holds ORT's dependency sources named as in its
   ``cmake/deps.txt`` for builds with no network. A missing or invalid ``ORT_SOURCE_DIR`` fails at

@@ -369,6 +369,28 @@ def test_app_runtime_from_a_config_target(package: Path, stub_ort: Path) -> None
 
 
 @pytest.mark.parametrize("package", ["runtime-command-line"], indirect=True)
+def test_runtime_command_line_generic_toolchain_file(package: Path, stub_ort: Path, tmp_path: Path) -> None:
+    toolchain = tmp_path / "aarch64.cmake"
+    toolchain.write_text(
+        "set(CMAKE_SYSTEM_NAME Linux)\nset(CMAKE_SYSTEM_PROCESSOR aarch64)\n"
+        "set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)\n"
+    )
+    configure(package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}", f"CMAKE_TOOLCHAIN_FILE={toolchain}")
+    argv = dry_run_command(package)
+    defines = argv[argv.index("--cmake_extra_defines") + 1 :]
+    assert f"CMAKE_TOOLCHAIN_FILE={toolchain}" in defines
+    assert "--android" not in argv and "--ios" not in argv
+    # The runtime's build ends with its models run under the toolchain's emulator.
+    out = package / "build"
+    commands = subprocess.run(
+        [NINJA or "ninja", "-C", str(out), "-t", "commands", "ortrt-build"], capture_output=True, text=True, check=True
+    )
+    [build_line] = [line for line in commands.stdout.splitlines() if " build --ort-source " in line]
+    assert "--toolchain-file " + str(toolchain) in build_line
+    assert '--emulator "qemu-aarch64-static -L /usr/aarch64-linux-gnu"' in build_line
+
+
+@pytest.mark.parametrize("package", ["runtime-command-line"], indirect=True)
 def test_verify_option_registers_a_ctest_that_runs_verify_on_the_build(package: Path, stub_ort: Path) -> None:
     (package / "inputs.toml").write_text("")
     configure(

@@ -118,7 +118,15 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _add_cross_options(parser: argparse.ArgumentParser) -> None:
-    """Android and iOS: build.py's cross-compiling flags, with the usual environment defaults."""
+    """A generic toolchain file, Android and iOS: build.py's cross-compiling flags, with the usual defaults."""
+    t = parser.add_argument_group("Other targets (a CMake toolchain file)")
+    t.add_argument("--toolchain-file", type=_path, metavar="FILE", help="CMake toolchain file, e.g. for aarch64 Linux")
+    t.add_argument(
+        "--protoc",
+        type=_path,
+        metavar="PATH",
+        help="host protoc for the cross build, matching ORT's protobuf (default: the deps dir's, else PATH's)",
+    )
     a = parser.add_argument_group("Android")
     a.add_argument("--android", action="store_true", help="cross-compile for Android")
     a.add_argument(
@@ -153,8 +161,11 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
     owned = sorted(set(args.build_args) & set(OWNED_FLAGS))
     if owned:
         raise SettingsError(f"build.py arguments {', '.join(owned)} are set by ort-reduced-build; drop them")
-    if args.android and args.ios:
-        raise SettingsError("--android and --ios are exclusive")
+    if sum(map(bool, (args.android, args.ios, args.toolchain_file))) > 1:
+        raise SettingsError("--android, --ios and --toolchain-file are exclusive")
+    for flag, path in (("--toolchain-file", args.toolchain_file), ("--protoc", args.protoc)):
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{path}: no such file ({flag})")
     if args.jobs is not None and args.jobs < 1:
         raise SettingsError("--jobs must be at least 1")
     android = apple = None
@@ -192,6 +203,9 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         deps_dir=args.deps_dir.resolve() if args.deps_dir else None,
         android=android,
         apple=apple,
+        toolchain_file=args.toolchain_file.resolve() if args.toolchain_file else None,
+        protoc=args.protoc.resolve() if args.protoc else None,
+        emulator=tuple(shlex.split(args.emulator)) if args.emulator else (),
         compiler_launchers=_launchers(args.compiler_launcher),
         cmake=args.cmake.resolve() if args.cmake else None,
         jobs=args.jobs,
@@ -245,8 +259,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _size_report(result: BuildResult, baseline: tuple[Path, int] | None) -> list[str]:
+    from ._elf import machine
+
     state = "up to date" if result.up_to_date else "built"
-    lines = [f"{result.library}: {result.size:,} bytes ({state})"]
+    arch = machine(result.library)
+    lines = [f"{result.library}: {result.size:,} bytes ({state}{f', {arch}' if arch else ''})"]
     comparisons = [("the previous build", result.previous_size)]
     if baseline is not None:
         comparisons.append((str(baseline[0]), baseline[1]))

@@ -76,8 +76,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     inputs = verify.read_inputs_file(args.inputs) if args.inputs else verify.InputsFile()
     if args.build_dir is not None:
-        library, config = _built(args.build_dir)
-        target = _target(args, args.build_dir)
+        library, config, emulator = _built(args.build_dir)
+        target = _target(args, args.build_dir, emulator)
     else:
         if not args.runtime.is_file():
             raise SettingsError(f"{args.runtime}: no such library (--runtime)")
@@ -103,7 +103,7 @@ def smoke(args: argparse.Namespace, library: Path, build_dir: Path, config: Path
     ``verify`` verb is the numeric gate, with the user's inputs and tolerances)."""
     from . import verify
 
-    target = _target(args, build_dir)
+    target = _target(args, build_dir, _built(build_dir)[2])
     if target.cross and not target.emulator:
         return [f"not run: {library} is cross-compiled and no emulator was given (--emulator)"]
     with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
@@ -134,7 +134,7 @@ def _other_statuses() -> tuple[str, ...]:
     return STATUSES[1:]
 
 
-def _built(build_dir: Path) -> tuple[Path, Path | None]:
+def _built(build_dir: Path) -> tuple[Path, Path | None, tuple[str, ...]]:
     from .build import read_stamp
 
     stamp = read_stamp(build_dir)
@@ -142,15 +142,18 @@ def _built(build_dir: Path) -> tuple[Path, Path | None]:
     if not stamp or not library.is_file():
         raise VerifyError(f"{build_dir}: no library built here by ort-reduced-build (run `ort-reduced-build build`)")
     config = stamp.get("config")
-    return library, Path(str(config)) if config else None
+    emulator = stamp.get("emulator")
+    recorded = tuple(map(str, emulator)) if isinstance(emulator, list) else ()
+    return library, Path(str(config)) if config else None, recorded
 
 
-def _target(args: argparse.Namespace, build_dir: Path | None) -> Target:
+def _target(args: argparse.Namespace, build_dir: Path | None, recorded: tuple[str, ...] = ()) -> Target:
+    """The build's compiler and emulator (CMake cache, else what ``build`` recorded), unless given."""
     from .verify import Target, target_from_cmake_cache
 
     found = target_from_cmake_cache(build_dir) if build_dir is not None else Target()
     compiler = tuple(shlex.split(args.cc)) if args.cc else found.compiler
-    emulator = tuple(shlex.split(args.emulator)) if args.emulator else found.emulator
+    emulator = tuple(shlex.split(args.emulator)) if args.emulator else found.emulator or recorded
     return Target(compiler, emulator, found.cross or bool(args.emulator))
 
 

@@ -27,7 +27,9 @@ __all__ = [
     "apply_patches",
     "deps_txt_names",
     "fetchcontent_defines",
+    "has_host_protoc",
     "patch_steps",
+    "protobuf_pin",
     "split_series",
 ]
 
@@ -83,6 +85,26 @@ def deps_txt_names(ort_source: Path) -> list[str]:
     except OSError as exc:
         raise BuildError(f"{path}: cannot read ORT's dependency list: {exc.strerror}") from None
     return [line.split(";", 1)[0].strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def has_host_protoc(deps_dir: Path) -> bool:
+    """Whether ``deps_dir`` holds the prebuilt protoc ORT would fetch for this host."""
+    name = _PROTOC.get((platform.system(), platform.machine()))
+    return name is not None and (deps_dir / name).is_dir()
+
+
+def protobuf_pin(ort_source: Path) -> str | None:
+    """The protoc version matching ORT's protobuf pin (``v21.12`` -> ``3.21.12``; ``v25.1`` -> ``25.1``)."""
+    try:
+        text = (ort_source / "cmake" / "deps.txt").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = re.search(r"^protobuf;[^;]*/v(\d+)\.(\d+)(?:\.(\d+))?\.zip", text, re.MULTILINE)
+    if found is None:
+        return None
+    major, minor, patch = found.groups()
+    version = f"{major}.{minor}" + (f".{patch}" if patch else "")
+    return f"3.{version}" if int(major) < 22 else version
 
 
 def fetchcontent_defines(ort_source: Path, deps_dir: Path) -> list[str]:

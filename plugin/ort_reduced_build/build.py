@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = [
     "library_size",
     "read_stamp",
     "run",
+    "toolchain_emulator",
     "version_warning",
 ]
 
@@ -122,6 +124,12 @@ class BuildRequest:
     """ORT's dependency sources, one directory per ``cmake/deps.txt`` name (air-gapped builds)."""
     android: AndroidTarget | None = None
     apple: AppleTarget | None = None
+    toolchain_file: Path | None = None
+    """A CMake toolchain file for another target (a generic cross build, e.g. aarch64 Linux)."""
+    protoc: Path | None = None
+    """The host ``protoc`` a cross build runs (its version must match ORT's protobuf pin)."""
+    emulator: tuple[str, ...] = ()
+    """Runs the target's programs here (recorded for ``verify``), e.g. ``qemu-aarch64 -L <sysroot>``."""
     compiler_launchers: tuple[tuple[str, str], ...] = ()
     """``(LANG, tool)`` pairs, e.g. ``("CXX", "ccache")``: ``CMAKE_<LANG>_COMPILER_LAUNCHER``."""
     cmake: Path | None = None
@@ -204,6 +212,10 @@ def compose(
     argv += extra
     defines = ["onnxruntime_BUILD_UNIT_TESTS=OFF"]
     defines += [f"CMAKE_{lang}_COMPILER_LAUNCHER={tool}" for lang, tool in request.compiler_launchers]
+    if request.toolchain_file is not None:
+        defines.append(f"CMAKE_TOOLCHAIN_FILE={request.toolchain_file}")
+    if request.protoc is not None:
+        defines.append(f"ONNX_CUSTOM_PROTOC_EXECUTABLE={request.protoc}")
     if request.deps_dir is not None:
         defines += _ortdeps.fetchcontent_defines(request.ort_source, request.deps_dir)
     return [*argv, "--cmake_extra_defines", *defines, *user_defines]
@@ -351,8 +363,50 @@ def command(request: BuildRequest, host: Host | None = None) -> list[str]:
 
 def _resolved(request: BuildRequest) -> BuildRequest:
     if request.cmake is None and (cmake := default_cmake()) is not None:
-        return replace(request, cmake=cmake)
+        request = replace(request, cmake=cmake)
+    if request.toolchain_file is not None:
+        request = replace(request, protoc=host_protoc(request))
+        if not request.emulator:
+            request = replace(request, emulator=toolchain_emulator(request.toolchain_file, request.cmake))
     return request
+
+
+def toolchain_emulator(toolchain_file: Path, cmake: Path | None = None) -> tuple[str, ...]:
+    """The ``CMAKE_CROSSCOMPILING_EMULATOR`` a toolchain file sets (empty if none), read by CMake itself."""
+    script = f'include("{toolchain_file.as_posix()}")\nmessage("${{CMAKE_CROSSCOMPILING_EMULATOR}}")\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp, "emulator.cmake")
+        probe.write_text(script, encoding="utf-8")
+        try:
+            out = subprocess.run(
+                [str(cmake or "cmake"), "-P", str(probe)], capture_output=True, text=True, check=False, cwd=tmp
+            )
+        except OSError:
+            return ()
+    lines = out.stderr.strip().splitlines()
+    return tuple(p for p in lines[-1].split(";") if p) if out.returncode == 0 and lines else ()
+
+
+def host_protoc(request: BuildRequest) -> Path | None:
+    """The host ``protoc`` for a cross build: the one given, else the deps dir's prebuilt one (ORT takes it
+    itself), else ``protoc`` on PATH; its version must match ORT's protobuf pin (``BuildError`` if not)."""
+    if request.protoc is None and request.deps_dir is not None and _ortdeps.has_host_protoc(request.deps_dir):
+        return None
+    found = request.protoc or (Path(p) if (p := shutil.which("protoc")) else None)
+    if found is None:
+        return None  # ORT downloads its prebuilt protoc (needs the network)
+    pin = _ortdeps.protobuf_pin(request.ort_source)
+    try:
+        out = subprocess.run([str(found), "--version"], capture_output=True, text=True, check=False).stdout
+    except OSError as exc:
+        raise BuildError(f"{found}: cannot run protoc: {exc.strerror}") from None
+    version = out.strip().removeprefix("libprotoc ").strip()
+    if pin is not None and version != pin:
+        raise BuildError(
+            f"{found} is protoc {version or '(unknown version)'}, but ONNX Runtime's protobuf is {pin}: "
+            f"give a protoc {pin} with --protoc (Debian 12: apt install protobuf-compiler)"
+        )
+    return found.resolve()
 
 
 def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, host: Host | None = None) -> BuildResult:
@@ -386,6 +440,7 @@ def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, h
         "library_bytes": size,
         "previous_bytes": before,
         "config": str(request.config),
+        "emulator": list(request.emulator),
     }
     atomic_write(request.build_dir / STAMP, json.dumps(stamp, indent=1).encode())
     return BuildResult(tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched))

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _elf
 from ._verify_inputs import CannotMake, InputsFile, InputSpec, ModelSpec, make_inputs, read_inputs_file
 from ._verify_wire import decode_outputs, encode_inputs
 from .errors import VerifyError
@@ -138,28 +140,31 @@ class Report:
 
 
 def target_from_cmake_cache(build_dir: Path) -> Target:
-    """The C compiler, its target flags and the emulator of the CMake build under ``build_dir``."""
-    entries: dict[str, str] = {}
-    for cache in [*sorted(build_dir.glob("*/CMakeCache.txt")), build_dir / "CMakeCache.txt"]:
-        try:
-            lines = cache.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            name, _, value = line.partition("=")
-            entries.setdefault(name.split(":", 1)[0], value)
-        system = next(cache.parent.glob("CMakeFiles/*/CMakeSystem.cmake"), None)
-        cross = system is not None and 'set(CMAKE_CROSSCOMPILING "TRUE")' in system.read_text(errors="replace")
-        break
-    else:
+    """The C compiler (with its target and sysroot flags), the emulator and whether it cross-compiles, of
+    the CMake build directory ``build_dir`` or the one configuration directory below it."""
+    caches = [c for c in [build_dir / "CMakeCache.txt", *sorted(build_dir.glob("*/CMakeCache.txt"))] if c.is_file()]
+    if not caches:
         return Target()
+    directory = caches[0].parent
+    entries = _cmake_sets(caches[0], r"^([A-Za-z_]+):[A-Z]+=(.*)$")
+    for name in ("CMakeCCompiler.cmake", "CMakeSystem.cmake"):
+        for found in directory.glob(f"CMakeFiles/*/{name}"):
+            entries |= _cmake_sets(found, r'^set\(([A-Za-z_]+) "(.*)"\)$')
     compiler = [entries.get("CMAKE_C_COMPILER") or "cc"]
     if entries.get("CMAKE_C_COMPILER_TARGET"):
         compiler.append(f"--target={entries['CMAKE_C_COMPILER_TARGET']}")
     if entries.get("CMAKE_SYSROOT"):
         compiler.append(f"--sysroot={entries['CMAKE_SYSROOT']}")
-    emulator = [part for part in entries.get("CMAKE_CROSSCOMPILING_EMULATOR", "").split(";") if part]
-    return Target(tuple(compiler), tuple(emulator), cross)
+    emulator = tuple(part for part in entries.get("CMAKE_CROSSCOMPILING_EMULATOR", "").split(";") if part)
+    return Target(tuple(compiler), emulator, entries.get("CMAKE_CROSSCOMPILING") == "TRUE")
+
+
+def _cmake_sets(path: Path, pattern: str) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    return {m[1]: m[2] for m in re.finditer(pattern, text, re.MULTILINE) if m[2]}
 
 
 # ---- comparing ----
@@ -314,8 +319,6 @@ def _reference(
     return feeds, {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
 
 
-_ARM_MACHINES = (40, 183)
-"""ELF ``e_machine`` of 32-bit ARM and AArch64."""
 _ARM_CPUINFO = "".join(
     f"processor\t: {n}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
     "asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
@@ -332,7 +335,7 @@ def _launcher(target: Target, runner: Path, work: Path) -> tuple[str, ...]:
     if not target.emulator:
         return ()
     qemu = Path(target.emulator[0]).name.startswith("qemu-")
-    if not qemu or _elf_machine(runner) not in _ARM_MACHINES or shutil.which("unshare") is None:
+    if not qemu or _elf.machine(runner) not in ("arm", "aarch64") or shutil.which("unshare") is None:
         return target.emulator
     fake = work / "cpuinfo"
     fake.write_text(_ARM_CPUINFO)
@@ -347,13 +350,6 @@ def _launcher(target: Target, runner: Path, work: Path) -> tuple[str, ...]:
         log.warning("warning: cannot show qemu an ARM /proc/cpuinfo here (unshare): ORT may crash while loading")
         return target.emulator
     return shim
-
-
-def _elf_machine(path: Path) -> int | None:
-    head = path.read_bytes()[:20]
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        return None
-    return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
 
 
 def _run_runner(

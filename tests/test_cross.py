@@ -1,0 +1,137 @@
+"""Cross builds with a generic CMake toolchain file: the build.py command, the host protoc choice (found,
+given, mismatched, the deps dir's), and the toolchain plumbing verify uses, proven with a real aarch64 cross
+compiler and qemu-user where they are installed (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ort_reduced_build import verify
+from ort_reduced_build._elf import machine
+from ort_reduced_build.build import toolchain_emulator
+from ort_reduced_build.cli import main
+
+TOOLCHAIN = """set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
+set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
+set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A stand-in ORT tree (its build.py builds nothing) pinning protobuf v21.12, a config and a toolchain."""
+    ort = tmp_path / "ort"
+    (ort / "tools" / "ci_build").mkdir(parents=True)
+    (ort / "tools" / "ci_build" / "build.py").write_text('raise SystemExit("stub ORT tree: builds nothing")\n')
+    (ort / "cmake").mkdir()
+    (ort / "cmake" / "deps.txt").write_text(
+        "protobuf;https://github.com/protocolbuffers/protobuf/archive/refs/tags/v21.12.zip;0\n"
+        "protoc_linux_x64;https://x/protoc-21.12-linux-x86_64.zip;0\n"
+    )
+    (ort / "VERSION_NUMBER").write_text("1.28.0\n")
+    (tmp_path / "ops.config").write_text("ai.onnx;13;Relu\n")
+    (tmp_path / "aarch64.cmake").write_text(TOOLCHAIN)
+    return tmp_path
+
+
+def protoc(directory: Path, version: str) -> Path:
+    """A stand-in for a protoc binary of ``version`` (only ``--version`` is asked of it here)."""
+    path = directory / f"protoc-{version}"
+    path.write_text(f"#!/bin/sh\necho 'libprotoc {version}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def dry_run(tree: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    base = ["build", "--ort-source", str(tree / "ort"), "--config", str(tree / "ops.config")]
+    code = main([*base, "--build-dir", str(tree / "b"), "--toolchain-file", str(tree / "aarch64.cmake"), *args])
+    out, err = capsys.readouterr()
+    return code, shlex.split(out) if code == 0 else [], err
+
+
+def test_a_toolchain_file_and_a_matching_protoc_reach_orts_cmake(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    given = protoc(tree, "3.21.12")
+    code, argv, err = dry_run(tree, capsys, "--protoc", str(given), "--dry-run")
+    assert code == 0, err
+    defines = argv[argv.index("--cmake_extra_defines") + 1 :]
+    assert f"CMAKE_TOOLCHAIN_FILE={tree / 'aarch64.cmake'}" in defines
+    assert f"ONNX_CUSTOM_PROTOC_EXECUTABLE={given}" in defines
+
+
+def test_a_protoc_of_another_version_is_refused_naming_both(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = dry_run(tree, capsys, "--protoc", str(protoc(tree, "3.12.4")), "--dry-run")
+    assert code == 1
+    assert err.strip() == (
+        f"error: {tree / 'protoc-3.12.4'} is protoc 3.12.4, but ONNX Runtime's protobuf is 3.21.12: "
+        "give a protoc 3.21.12 with --protoc (Debian 12: apt install protobuf-compiler)"
+    )
+
+
+def test_protoc_on_path_is_found_and_checked(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tree / "bin"
+    bin_dir.mkdir()
+    protoc(bin_dir, "3.21.12").rename(bin_dir / "protoc")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    code, argv, err = dry_run(tree, capsys, "--dry-run")
+    assert code == 0, err
+    assert f"ONNX_CUSTOM_PROTOC_EXECUTABLE={bin_dir / 'protoc'}" in argv
+
+
+def test_the_deps_dirs_prebuilt_protoc_is_left_to_ort(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    if (platform.system(), platform.machine()) != ("Linux", "x86_64"):
+        pytest.skip("the stand-in deps dir holds the x86-64 Linux protoc")
+    (tree / "deps" / "protoc_linux_x64").mkdir(parents=True)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, argv, err = dry_run(tree, capsys, "--deps-dir", str(tree / "deps"), "--dry-run")
+    assert code == 0, err
+    assert not any(a.startswith("ONNX_CUSTOM_PROTOC_EXECUTABLE=") for a in argv)
+    assert f"FETCHCONTENT_SOURCE_DIR_PROTOC_BINARY={tree / 'deps' / 'protoc_linux_x64'}" in argv
+
+
+CROSS_TOOLS = ("aarch64-linux-gnu-gcc", "qemu-aarch64-static", "cmake")
+
+
+@pytest.mark.skipif(
+    any(shutil.which(t) is None for t in CROSS_TOOLS),
+    reason=f"needs {', '.join(CROSS_TOOLS)} (.ci/run installs the cross compiler and qemu-user)",
+)
+def test_the_toolchain_files_compiler_and_emulator_build_and_run_a_target_program(tree: Path) -> None:
+    """The plumbing verify uses on a cross build directory: CMake configured with the toolchain file, the
+    compiler and emulator read back from its cache, a C program built with them and run under qemu."""
+    project = tree / "hello"
+    project.mkdir()
+    (project / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.20)\nproject(hello C)\n")
+    build_dir = tree / "hello-build"
+    configure = ["cmake", "-S", str(project), "-B", str(build_dir / "MinSizeRel")]
+    toolchain = f"-DCMAKE_TOOLCHAIN_FILE={tree / 'aarch64.cmake'}"
+    result = subprocess.run([*configure, toolchain], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    target = verify.target_from_cmake_cache(build_dir)
+    assert target.cross
+    assert Path(target.compiler[0]).name == "aarch64-linux-gnu-gcc"
+    emulator = toolchain_emulator(tree / "aarch64.cmake")  # what `build` records for verify
+    assert emulator == ("qemu-aarch64-static", "-L", "/usr/aarch64-linux-gnu")
+    runner = verify.compile_runner(target, tree / "runner")
+    assert machine(runner) == "aarch64"
+    ran = subprocess.run([*emulator, str(runner)], capture_output=True, text=True, check=False)
+    assert ran.returncode == 5  # its usage error: it ran, on an emulated aarch64
+    assert "usage: verify_runner LIBRARY MODEL INPUTS OUTPUTS" in ran.stderr
