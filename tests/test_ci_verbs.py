@@ -181,3 +181,25 @@ def relabel(data: bytes, version: str) -> bytes:
     length = int.from_bytes(data[start : start + 4], "little")
     assert data[start + 4 : start + 4 + length] == session.OrtVersion() and len(version) == length
     return data[: start + 4] + version.encode() + data[start + 4 + length :]
+
+
+def test_directories_of_ort_files_are_checked(in_project: Project, tmp_path: Path, capsys) -> None:
+    """A converted tree is walked for .ort files; a folder mixing .onnx and a foreign .ort is checked whole,
+    and an .ort beside the .onnx it was converted from is that model, not a second one."""
+    out = tmp_path / "out"
+    assert in_project.run("convert", "models", "-o", str(out)) == 0
+    capsys.readouterr()
+    assert in_project.run("check", str(out), "--config", in_project.config.name) == 0
+    assert "4 model(s), ok" in capsys.readouterr().err
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "mlp.onnx").write_bytes((in_project.root / "models/tabular/mlp.onnx").read_bytes())
+    (mixed / "mlp.ort").write_bytes((out / "tabular" / "mlp.ort").read_bytes())  # its own conversion
+    (mixed / "MLP.basic.with_runtime_opt.ORT").write_bytes((out / "tabular" / "mlp.ort").read_bytes())
+    (mixed / "cnn.ort").write_bytes((out / "vision" / "cnn.ort").read_bytes())  # a model of its own
+    only_mlps = in_project.edited("mlps.config", ('Gemm{"inputs": {"0": ["float"]}},', ""))
+    assert in_project.run("check", str(mixed), "--config", only_mlps.name, "--json") == 1
+    report = json_out(capsys)
+    assert sorted(report["models"]) == [f"{mixed}/cnn.ort", f"{mixed}/mlp.onnx"]
+    assert [(g["op"], g["models"]) for g in report["gaps"]] == [("Gemm", [f"{mixed}/cnn.ort"])]

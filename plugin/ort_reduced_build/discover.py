@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import DiscoveryError
+from .settings import OPTIMIZATION_LEVELS
 
 __all__ = ["MODEL_SUFFIXES", "Model", "discover_globs", "discover_paths", "printable"]
 
@@ -41,23 +42,29 @@ RUNTIME_SUFFIX = ".with_runtime_opt.ort"
 """What ORT's converter (and ours) calls the Runtime-style ``.ort`` of ``NAME.onnx``."""
 
 
-def _ort_source_stem(name: str) -> str:
-    """The stem of the ``.onnx`` an ``.ort`` of this name would be converted from (lower case)."""
-    lower = name.lower()
-    return lower[: -len(RUNTIME_SUFFIX)] if lower.endswith(RUNTIME_SUFFIX) else lower[: -len(".ort")]
+def _ort_source_stems(name: str) -> set[str]:
+    """The stems (lower case) of the ``.onnx`` files an ``.ort`` of this name may have been converted from."""
+    stem = name.lower()[: -len(".ort")]
+    stems = {stem}
+    if stem.endswith(RUNTIME_SUFFIX[: -len(".ort")]):
+        stem = stem[: -len(RUNTIME_SUFFIX) + len(".ort")]
+        stems.add(stem)
+    # ORT's converter names a level other than "all" in the file name: NAME.basic.ort
+    stems |= {stem[: -len(level) - 1] for level in OPTIMIZATION_LEVELS if stem.endswith(f".{level}")}
+    return stems
 
 
 def _walked_models(directory: Path, allow_ort: bool) -> list[Path]:
     """The models below ``directory``: ``.onnx`` files, and ``.ort`` files that are not an ``.onnx``'s own
-    conversion beside it (``NAME.ort``, ``NAME.with_runtime_opt.ort``: the pair is one model, the ``.onnx``)."""
+    conversion beside it (``NAME[.<level>][.with_runtime_opt].ort``: the pair is one model, the ``.onnx``)."""
     paths = list(_walk(directory))
     sources = {(p.parent, p.name[: -len(".onnx")].lower()) for p in paths if _is_model(p)}
-    return [
-        p
-        for p in paths
-        if _is_model(p)
-        or (allow_ort and p.name.lower().endswith(".ort") and (p.parent, _ort_source_stem(p.name)) not in sources)
-    ]
+
+    def is_own_conversion(ort: Path) -> bool:
+        return any((ort.parent, stem) in sources for stem in _ort_source_stems(ort.name))
+
+    ort_models = [p for p in paths if allow_ort and p.name.lower().endswith(".ort") and not is_own_conversion(p)]
+    return sorted([p for p in paths if _is_model(p)] + ort_models)
 
 
 def printable(text: str) -> str:
