@@ -209,6 +209,45 @@ def test_run_rebuilds_only_when_config_content_or_command_changes(
     assert stamp["library_bytes"] == 2500
 
 
+def test_an_lto_build_that_does_not_run_its_models_is_built_again_without_lto(
+    stub_ort: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GCC's LTO link can make a runtime whose sessions fail (issue 18): the check after the build sees it,
+    the config is built again without LTO, and the next build of the same config goes straight there."""
+    built: list[bool] = []
+
+    def fake_build_py(argv: list[str], _on_output: object) -> None:  # a stand-in for ORT's build.py
+        built.append("--enable_lto" in argv)
+        lib = Path(argv[argv.index("--build_dir") + 1]) / "MinSizeRel" / "libonnxruntime.so"
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        lib.write_bytes(b"lto" if built[-1] else b"no lto")
+
+    def check(library: Path) -> list[str]:  # a stand-in for running the models on the library
+        return ["m.ort: session-failed: Failed to find op_id: :MaxPool:12"] if library.read_bytes() == b"lto" else []
+
+    monkeypatch.setattr(build, "_execute", fake_build_py)
+    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    result = build.run(request(stub_ort), host=LINUX, check=check)
+    assert built == [True, False]
+    assert "--enable_lto" not in result.command
+    assert result.problems == ()
+    assert result.lto_dropped == ("m.ort: session-failed: Failed to find op_id: :MaxPool:12",)
+
+    again = build.run(request(stub_ort), host=LINUX, check=check)  # remembered: no LTO build this time
+    assert (built, again.up_to_date, again.lto_dropped) == ([True, False], True, result.lto_dropped)
+
+    (stub_ort.parent / "ops.config").write_text("ai.onnx;13;Relu\n")  # another config: LTO is tried again
+    other = build.run(request(stub_ort), host=LINUX, check=lambda _: [])
+    assert (built[2:], other.lto_dropped) == ([True], ())
+
+    forced = request(stub_ort, extra_args=("--enable_lto",))  # asked for in build.py's arguments: kept
+    (stub_ort.parent / "ops.config").write_text('ai.onnx;13;Add{"inputs": {"0": ["float"]}},Relu\n')
+    kept = build.run(forced, host=LINUX, check=check)
+    assert built[3:] == [True]
+    assert kept.problems == ("m.ort: session-failed: Failed to find op_id: :MaxPool:12",)
+    assert (kept.lto_dropped, "--enable_lto" in kept.command) == ((), True)
+
+
 def test_run_reports_build_py_failure(stub_ort: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build, "default_cmake", lambda: None)
     req = request(stub_ort)

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime
 import pytest
 from ort_reduced_build import verify
-from ort_reduced_build._cli_verify import ort_models, smoke
+from ort_reduced_build._cli_verify import ort_models, runnable
 
 from tests import modelgen
 from tests.conftest import run_cli
@@ -157,26 +157,27 @@ def test_onnx_models_are_converted_with_the_options_the_config_header_records(
     assert [m.status for m in report.models] == ["ok", "ok"]
 
 
-def test_build_smoke_run_reports_models_that_do_not_run(
+def test_the_run_that_ends_a_build_reports_models_that_do_not_run(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What ``build`` runs after building: here on the full library, with one model that cannot load."""
+    """What ``build`` runs on the library it made (the config's models, or --models): here on the full
+    library, once with every model running and once with a model that cannot load."""
     config = tmp_path / "c.config"
     assert run_cli("config", models / "src" / "misc", "-o", config, cwd=models).returncode == 0
-    args = argparse.Namespace(models=[], emulator=None, cc=None, quiet=True)
-    cwd = Path.cwd()
-    os.chdir(models)
-    try:
-        assert smoke(args, WHEEL_LIBRARY, tmp_path, config) == []
-        broken = tmp_path / "broken.ort"
-        broken.write_bytes(b"not a model")
-        problems = smoke(
-            argparse.Namespace(models=[broken], emulator=None, cc=None, quiet=True), WHEEL_LIBRARY, tmp_path, config
-        )
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(models)  # the header lists models relative to where the config was written
+    args = argparse.Namespace(models=[], emulator=None, cc=None, quiet=True, config=config)
+    check = runnable(args, tmp_path, (), cross=False)
+    assert callable(check)
+    assert check(WHEEL_LIBRARY) == []
+    broken = tmp_path / "broken.ort"
+    broken.write_bytes(b"not a model")
+    args.models = [broken]
+    problems = runnable(args, tmp_path, (), cross=False)(WHEEL_LIBRARY)  # type: ignore[operator]
     assert len(problems) == 1
     assert problems[0].startswith(f"{broken}: session-failed: session: ")
+    assert runnable(args, tmp_path, (), cross=True) == (
+        "the models were not run: a cross build needs an emulator (--emulator, CMAKE_CROSSCOMPILING_EMULATOR)"
+    )
 
 
 def test_a_bad_inputs_file_is_one_line_naming_the_file_and_the_entry(models: Path) -> None:

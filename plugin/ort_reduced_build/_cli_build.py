@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_verify import add_run_options, smoke
+from ._cli_verify import add_run_options, runnable
 from .errors import BuildError, SettingsError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
@@ -240,21 +240,30 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise SettingsError(f"{args.config}: config not found")
     baseline = (args.baseline, build.library_size(args.baseline)) if args.baseline else None
     echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = build.run(request, echo)
+    check = None
+    if args.verify:
+        cross = bool(request.android or request.apple or request.toolchain_file)
+        check = runnable(args, request.build_dir, request.emulator, cross)
+        if isinstance(check, str):
+            print(f"warning: {check}", file=sys.stderr)
+            check = None
+    result = build.run(request, echo, check=check)
     for patched in result.patched:
         print(f"patched: {patched}", file=sys.stderr)
     for line in _size_report(result, baseline):
         print(line)
+    if result.lto_dropped:
+        print(
+            "warning: built without link-time optimization: with it, the runtime did not run its models "
+            f"({result.lto_dropped[0]})",
+            file=sys.stderr,
+        )
     if not args.verify:
         print(
             f"warning: {result.library} was not run (--no-verify): nothing proves it runs the models", file=sys.stderr
         )
-        return EXIT_OK
-    problems = smoke(args, result.library, request.build_dir, request.config)
-    if problems and problems[0].startswith("not run:"):
-        print(f"warning: {problems[0]}", file=sys.stderr)
-    elif problems:
-        raise BuildError(f"{result.library} was built but does not run its models:\n" + "\n".join(problems))
+    if result.problems:
+        raise BuildError(f"{result.library} was built but does not run its models:\n" + "\n".join(result.problems))
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ import json
 import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from .errors import SettingsError, VerifyError
 if TYPE_CHECKING:
     from .verify import ModelReport, Report, Target
 
-__all__ = ["add_verify_parser", "smoke"]
+__all__ = ["add_run_options", "add_verify_parser", "ort_models", "runnable"]
 
 
 def add_verify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,24 +96,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok(args.allow_skipped) else EXIT_FAILED
 
 
-def smoke(args: argparse.Namespace, library: Path, build_dir: Path, config: Path) -> list[str]:
-    """Run the config's models (or ``--models``) on a library ``build`` just made; problems, as lines.
+def runnable(
+    args: argparse.Namespace, build_dir: Path, emulator: tuple[str, ...], cross: bool
+) -> Callable[[Path], list[str]] | str:
+    """What ``build`` runs on the library it made: the config's models (or ``--models``), each of which must
+    create its session and run; output differences are shown, not failed (the ``verify`` verb is the numeric
+    gate, with the user's inputs and tolerances). A string says why nothing can run here."""
+    if cross and not emulator and not args.emulator:
+        return "the models were not run: a cross build needs an emulator (--emulator, CMAKE_CROSSCOMPILING_EMULATOR)"
 
-    Every model must create its session and run; output differences are reported, not failed (the
-    ``verify`` verb is the numeric gate, with the user's inputs and tolerances)."""
-    from . import verify
+    def check(library: Path) -> list[str]:
+        from . import verify
+        from .build import read_stamp
 
-    target = _target(args, build_dir, _built(build_dir)[2])
-    if target.cross and not target.emulator:
-        return [f"not run: {library} is cross-compiled and no emulator was given (--emulator)"]
-    with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
-        models = ort_models(args.models, config, Path(tmp))
-        request = verify.VerifyRequest(models=tuple(models), library=library, target=target)
-        report = verify.run(request, None if args.quiet else _print_model)
-    print(_summary(report, "smoke run"), file=sys.stderr)
-    return [
-        f"{m.path}: {m.status}: {m.message}" for m in report.models if m.status not in ("ok", "mismatch", "skipped")
-    ]
+        target = _target(args, build_dir, emulator)
+        config = Path(str(read_stamp(build_dir).get("config") or args.config))
+        with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
+            models = ort_models(args.models, config, Path(tmp))
+            request = verify.VerifyRequest(models=tuple(models), library=library, target=target)
+            report = verify.run(request, None if args.quiet else _print_model)
+        print(_summary(report, "run of the models on"), file=sys.stderr)
+        failed = ("missing-kernel", "session-failed", "run-failed")
+        return [f"{m.path}: {m.status}: {m.message}" for m in report.models if m.status in failed]
+
+    return check
 
 
 def _print_model(model: ModelReport) -> None:

@@ -152,7 +152,14 @@ class BuildResult:
     """The library's size after the build before this one in the same directory (None: first)."""
     up_to_date: bool
     """True when nothing was built: the stamp matched."""
+    key: str = ""
+    """The stamp key: the config content and the build.py command."""
     patched: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    """The models that did not load or run on the library (``check``); empty when all did or none ran."""
+    lto_dropped: tuple[str, ...] = ()
+    """Why link-time optimization was left out: the problems of the LTO build of this config (empty: it
+    was not, or was never asked for)."""
 
 
 def check_source(ort_source: Path) -> str:
@@ -409,11 +416,63 @@ def host_protoc(request: BuildRequest) -> Path | None:
     return found.resolve()
 
 
-def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, host: Host | None = None) -> BuildResult:
-    """Build unless the stamp says this config content and command were built; raises ``BuildError``."""
+Check = Callable[[Path], list[str]]
+"""Runs the models on a built library; returns the problems (empty: every model loaded and ran)."""
+
+
+def run(
+    request: BuildRequest,
+    on_output: Callable[[str], None] | None = None,
+    host: Host | None = None,
+    check: Check | None = None,
+) -> BuildResult:
+    """Build unless the stamp says this config content and command were built, then ``check`` the library;
+    raises ``BuildError``.
+
+    Link-time optimization is the one default that can break the runtime: GCC's whole-program link has made
+    ORT libraries whose sessions fail for configs that pull in some kernels (e.g. com.microsoft Tokenizer,
+    with GCC 12), though the same objects linked without it run. So when an LTO build does not run its
+    models, the same config is built again without LTO, and the stamp remembers it: the next build of that
+    config and command goes straight to the working one. An LTO asked for in the build.py arguments is
+    never dropped."""
     host = host or Host()
-    source_version = check_source(request.ort_source)
     request = _resolved(request)
+    broken = _broken_lto(request, host)
+    result = _build(replace(request, lto=False) if broken else request, on_output, host)
+    if check is None:
+        return replace(result, lto_dropped=broken)
+    problems = tuple(check(result.library))
+    if not problems or broken or not _lto_droppable(request):
+        return replace(result, problems=problems, lto_dropped=broken)
+    log.warning("warning: the LTO build of this config does not run its models; building it again without LTO")
+    _remember_broken_lto(request.build_dir, result.key, problems)
+    result = _build(replace(request, lto=False), on_output, host)
+    return replace(result, problems=tuple(check(result.library)), lto_dropped=problems)
+
+
+def _lto_droppable(request: BuildRequest) -> bool:
+    return request.lto and "--enable_lto" not in request.extra_args
+
+
+def _broken_lto(request: BuildRequest, host: Host) -> tuple[str, ...]:
+    """The problems an earlier LTO build of this exact config and command had (empty: none known)."""
+    if not _lto_droppable(request):
+        return ()
+    config, value_types = read_config_and_value_types(request.config)
+    key = _key(config, compose(request, config, host, value_types))
+    known = read_stamp(request.build_dir).get("lto_broken")
+    return tuple(map(str, known[key])) if isinstance(known, dict) and isinstance(known.get(key), list) else ()
+
+
+def _remember_broken_lto(build_dir: Path, key: str, problems: Sequence[str]) -> None:
+    stamp = read_stamp(build_dir)
+    known = stamp.get("lto_broken")
+    stamp["lto_broken"] = {**(known if isinstance(known, dict) else {}), key: list(problems)}
+    atomic_write(build_dir / STAMP, json.dumps(stamp, indent=1).encode())
+
+
+def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host: Host) -> BuildResult:
+    source_version = check_source(request.ort_source)
     config, value_types = read_config_and_value_types(request.config)
     argv = compose(request, config, host, value_types)
     if (warning := version_warning(source_version)) is not None:
@@ -426,7 +485,7 @@ def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, h
     if previous.get("key") == key and library.is_file():
         log.info("up to date: %s (config content and command unchanged)", library)
         size = library.stat().st_size
-        return BuildResult(tuple(argv), library, size, previous.get("previous_bytes"), up_to_date=True)
+        return BuildResult(tuple(argv), library, size, previous.get("previous_bytes"), up_to_date=True, key=key)
     _check_cmake(request)
     patched = _patch_deps(request)
     _execute(argv, on_output)
@@ -441,9 +500,10 @@ def run(request: BuildRequest, on_output: Callable[[str], None] | None = None, h
         "previous_bytes": before,
         "config": str(request.config),
         "emulator": list(request.emulator),
+        "lto_broken": previous.get("lto_broken", {}),
     }
     atomic_write(request.build_dir / STAMP, json.dumps(stamp, indent=1).encode())
-    return BuildResult(tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched))
+    return BuildResult(tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched), key=key)
 
 
 def _key(config: OpsConfig, argv: Sequence[str]) -> str:
