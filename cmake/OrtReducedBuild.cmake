@@ -344,7 +344,7 @@ function(ort_reduced_build_add_runtime target)
   if(ARG_VERIFY AND ARG_NO_VERIFY)
     message(FATAL_ERROR "${fn}: VERIFY and NO_VERIFY are exclusive")
   endif()
-  if(DEFINED ARG_INPUTS AND NOT ARG_VERIFY)
+  if(DEFINED ARG_INPUTS AND NOT ARG_VERIFY AND NOT ORT_REDUCED_BUILD_VERIFY)
     message(FATAL_ERROR "${fn}: INPUTS is for the VERIFY test; add VERIFY")
   endif()
   _ort_reduced_build_first(minimal ARG_MINIMAL_BUILD)
@@ -387,7 +387,11 @@ function(ort_reduced_build_add_runtime target)
   list(APPEND args ${cross})
   # The build ends by running the models on the library: those given, else the config target's .ort files,
   # else the models the config's header lists; under the emulator when cross-compiling.
-  set(run_models ${ARG_MODELS})
+  set(run_models)
+  foreach(model IN LISTS ARG_MODELS)
+    _ort_reduced_build_abspath(model "${model}" "${CMAKE_CURRENT_SOURCE_DIR}")
+    list(APPEND run_models "${model}")
+  endforeach()
   if(NOT run_models AND config_models)
     set(run_models ${config_models})
   endif()
@@ -395,11 +399,7 @@ function(ort_reduced_build_add_runtime target)
   if(ARG_NO_VERIFY)
     list(APPEND run_args --no-verify)
   elseif(run_models)
-    list(APPEND run_args --models)
-    foreach(model IN LISTS run_models)
-      _ort_reduced_build_abspath(model "${model}" "${CMAKE_CURRENT_SOURCE_DIR}")
-      list(APPEND run_args "${model}")
-    endforeach()
+    list(APPEND run_args --models ${run_models})
   endif()
   if(CMAKE_CROSSCOMPILING AND NOT "${CMAKE_CROSSCOMPILING_EMULATOR}" STREQUAL "")
     list(JOIN CMAKE_CROSSCOMPILING_EMULATOR " " emulator)
@@ -428,10 +428,23 @@ function(ort_reduced_build_add_runtime target)
 
   set(stamp "${dir}/ort-reduced-build.stamp")
   file(MAKE_DIRECTORY "${dir}")
+  # ORT_REDUCED_BUILD_VERIFY (the build backend's `verify` setting): the build also compares the outputs.
+  set(verify_command)
+  if(ORT_REDUCED_BUILD_VERIFY AND NOT ARG_NO_VERIFY)
+    set(verify_command COMMAND "${python}" -m ort_reduced_build verify --build-dir "${dir}")
+    if(run_models)
+      list(APPEND verify_command ${run_models})
+    endif()
+    if(DEFINED ARG_INPUTS)
+      _ort_reduced_build_abspath(inputs "${ARG_INPUTS}" "${CMAKE_CURRENT_SOURCE_DIR}")
+      list(APPEND verify_command --inputs "${inputs}")
+    endif()
+  endif()
   add_custom_command(
     OUTPUT "${stamp}"
     BYPRODUCTS "${library}"
     COMMAND "${python}" -m ort_reduced_build ${args} ${run_args} ${tail}
+    ${verify_command}
     COMMAND "${CMAKE_COMMAND}" -E touch "${stamp}"
     DEPENDS "${config}" ${config_target} ${package_files} ${ARG_MODELS}
     WORKING_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}"

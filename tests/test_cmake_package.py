@@ -408,9 +408,18 @@ def test_verify_option_registers_a_ctest_that_runs_verify_on_the_build(package: 
         sys.executable, "-m", "ort_reduced_build", "verify", "--build-dir", f"{out}/ortrt", *models,
         "--inputs", str(package / "inputs.toml"),
     ]  # fmt: skip
-    wrong = configure(
-        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}", "RUNTIME_ARGS=INPUTS;x.toml", check=False
+    # The backend's `verify = true` (ORT_REDUCED_BUILD_VERIFY): the runtime's build step itself runs verify.
+    configure(package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}", "ORT_REDUCED_BUILD_VERIFY=ON",
+              "RUNTIME_ARGS=MODELS;m/a.ort")  # fmt: skip
+    commands = subprocess.run(
+        [NINJA or "ninja", "-C", str(out), "-t", "commands", "ortrt-build"], capture_output=True, text=True, check=True
     )
+    [step] = [line for line in commands.stdout.splitlines() if " build --ort-source " in line]
+    assert f"-m ort_reduced_build verify --build-dir {out}/ortrt {package / 'm' / 'a.ort'} &&" in step
+    wrong = configure(
+        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}", "RUNTIME_ARGS=INPUTS;x.toml",
+        "ORT_REDUCED_BUILD_VERIFY=OFF", check=False,
+    )  # fmt: skip
     assert wrong.returncode != 0
     assert "INPUTS is for the VERIFY test; add VERIFY" in " ".join(wrong.stderr.split())
 

@@ -88,6 +88,7 @@ def wheel_config_settings(config_settings: ConfigSettings | None, *, editable: b
         extra: dict[str, Any] = {
             "cmake.define.ORT_REDUCED_BUILD_CONFIG": str(staged.config),
             "cmake.define.ORT_REDUCED_BUILD_MODELS_DIR": str(staged.models_dir),
+            "cmake.define.ORT_REDUCED_BUILD_VERIFY": "ON" if settings.verify else "OFF",
             **{f"wheel.force-include.{src}": dest.as_posix() for src, dest in staged.files.items()},
         }
         if settings.bundle != "ort":

@@ -111,6 +111,10 @@ class BackendSettings:
     cache_dir: str | None = None
     """Conversion cache, shared with the CLI (default: ``$ORT_REDUCED_BUILD_CACHE_DIR``, else the user
     cache directory). Relative paths are relative to the project root."""
+    verify: bool = False
+    """When the project's CMake builds a runtime (``ort_reduced_build_add_runtime``), also run
+    ``ort-reduced-build verify`` on it as part of the build: every model's outputs must match
+    onnxruntime's (every build already checks that each model loads and runs)."""
 
 
 def setting_key(field_name: str) -> str:
