@@ -22,6 +22,7 @@ import scikit_build_core.build
 from ort_reduced_build import __version__, backend
 
 from tests import modelgen
+from tests._hardening import one_node_model, write
 from tests.conftest import REPO, run_cli
 
 SAMPLE = REPO / "sample_project"
@@ -128,7 +129,7 @@ def test_rebuild_hits_the_cache_and_gives_identical_bytes(sample: Path, tmp_path
     assert (sample / "build").is_dir()  # the sample's persistent scikit-build-core build-dir
     again = pip_wheel(sample, tmp_path / "two", cache=cache)
     second = built(again, tmp_path / "two")
-    assert "2 model(s), 0 converted, 2 cached, 0 failed" in summary(again)
+    assert "2 model(s), 2 conversion(s) (0 converted, 2 cached), 0 failed" in summary(again)
     assert re.findall(r"ort-reduced-build: cached\s+(\S+)", log(again)) == [
         f"{MODELS}/image_classifier.onnx",  # largest first
         f"{MODELS}/flower_species.onnx",
@@ -172,7 +173,7 @@ def test_isolated_build_gets_the_plugin_from_a_local_wheel_directory(
     wheel = zipfile.ZipFile(built(result, tmp_path / "dist"))
     assert set(wheel.namelist()) == SAMPLE_WHEEL
     assert re.search(r"Successfully installed .*ort-reduced-build-" + re.escape(__version__), log(result))
-    assert "2 model(s), 2 converted" in summary(result)
+    assert "2 model(s), 2 conversion(s) (2 converted" in summary(result)
 
 
 @pytest.mark.parametrize("package", ["unknown-key-in-pyproject"], indirect=True)
@@ -194,6 +195,17 @@ def test_unknown_keys_fail_once_naming_each_source_with_suggestions(package: Pat
     ):
         assert f"ort-reduced-build: error: {line}\n" in output
     assert "Traceback" not in output
+
+
+def test_a_failed_model_is_printed_twice(sample: Path, tmp_path: Path) -> None:
+    """Once as ``failed`` by the pipeline's progress lines, once more as ``error`` by the backend."""
+    write(sample / MODELS / "unknown_op.onnx", one_node_model("NoSuchOp"))
+    result = pip_wheel(sample, tmp_path / "dist", cache=tmp_path / "c")
+    assert result.returncode != 0
+    said = [line for line in log(result).splitlines() if "unknown_op.onnx" in line]
+    assert len(said) == 1, said
+    assert said[0].strip().startswith(f"ort-reduced-build: error: {MODELS}/unknown_op.onnx: ")
+    assert "No Op registered for NoSuchOp" in said[0]
 
 
 @pytest.mark.parametrize("package", ["model-outside-package"], indirect=True)

@@ -96,7 +96,7 @@ def test_config_is_generated_at_build_time_and_regenerated_only_on_change(packag
     assert not config.exists()  # build time, not configure time
 
     log = build(package)
-    assert "ort-reduced-build: 2 model(s), 2 converted" in log or "2 cached" in log
+    assert "ort-reduced-build: 2 model(s), 2 conversion(s) (2 converted" in log or "2 cached" in log
     props = properties(out / "properties.txt")
     ort_files = [out / "app_ops" / "models" / "classifier.ort", out / "app_ops" / "models" / "tabular.ort"]
     assert props == {

@@ -46,7 +46,7 @@ def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path
     assert "failed: models/loop.onnx (Fixed): cannot read " in r.stderr
     assert "loop.onnx: Too many levels of symbolic links" in r.stderr
     assert "failed: models/dangling.onnx (Fixed): cannot read " in r.stderr
-    assert "3 model(s), 1 converted, 0 cached, 2 failed" in r.stderr
+    assert "3 model(s), 3 conversion(s) (1 converted, 0 cached), 2 failed" in r.stderr
 
     os.mkfifo(tangled / "models/fifo.onnx")  # opening it to read would block forever
     with pytest.raises(DiscoveryError, match=r"^models/fifo\.onnx: is a FIFO, not a model file$"):
@@ -75,7 +75,7 @@ def test_hostile_and_undecodable_file_names(tmp_path: Path, cli) -> None:
     assert r.stderr.splitlines() == [
         "failed: models/caf\\xe9.onnx (Fixed): file name is not valid UTF-8, so onnxruntime cannot open it; "
         "rename the file",
-        "ort-reduced-build: 6 model(s), 1 converted, 4 cached, 1 failed, 2 ops -> "
+        "ort-reduced-build: 6 model(s), 6 conversion(s) (1 converted, 4 cached), 1 failed, 2 ops -> "
         "out/required_operators_and_types.config",
     ]
     config = root / "out/required_operators_and_types.config"
@@ -100,6 +100,7 @@ def test_ten_thousand_files(tmp_path: Path, cli) -> None:
     r = cli("config", "models", "-o", "c.config", cwd=root)
     cold = time.monotonic() - start
     assert r.returncode == 0, r.stderr
-    assert "10000 model(s), 2 converted, 9998 cached, 0 failed" in r.stderr  # one conversion per content
+    # one conversion per content
+    assert "10000 model(s), 10000 conversion(s) (2 converted, 9998 cached), 0 failed" in r.stderr
     assert len((root / "c.config").read_text().splitlines()) == 1 + 10_000 + 2 + 2  # header, models, options+types, ops
     assert cold < 90, f"{cold:.1f}s for 10,000 files"

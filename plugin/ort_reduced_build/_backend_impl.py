@@ -141,7 +141,7 @@ def _convert(
         for r in result.results:
             if r.ort_path is not None:
                 files[r.ort_path] = wheel_paths[r.model.path].with_name(r.ort_path.name)
-    _report(result, len(models), f"{config} (wheel), {stage / config.name} (ORT_REDUCED_BUILD_CONFIG)")
+    _report(result, f"{config} (wheel), {stage / config.name} (ORT_REDUCED_BUILD_CONFIG)")
     return _Staged(stage / config.name, stage / "models", files, tuple(wheel_paths.values()))
 
 
@@ -165,14 +165,10 @@ def _discover(settings: BackendSettings, root: Path, where: str) -> tuple[list[M
     return models, wheel_paths
 
 
-def _report(result: Result, models: int, where: str) -> None:
+def _report(result: Result, where: str) -> None:
     for w in result.warnings:
         print(f"ort-reduced-build: warning: {w}", file=sys.stderr)
-    print(
-        f"ort-reduced-build: {models} model(s), {result.converted} converted, {result.cached} cached, "
-        f"{len(result.failed)} failed, {result.config.op_count()} ops -> {where}",
-        file=sys.stderr,
-    )
+    print(f"ort-reduced-build: {result.summary()} -> {where}", file=sys.stderr)
 
 
 def _wheel_path(root: Path, relative: PurePosixPath) -> PurePosixPath:

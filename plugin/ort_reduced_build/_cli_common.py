@@ -137,12 +137,8 @@ def _check_global_types(types: frozenset[str]) -> None:
 
 
 def summary(result: Result, config_path: Path | None) -> str:
-    models = len({r.model.path for r in result.results})
     where = f" -> {config_path}" if config_path else ""
-    return (
-        f"ort-reduced-build: {models} model(s), {result.converted} converted, {result.cached} cached, "
-        f"{len(result.failed)} failed, {result.config.op_count()} ops{where}"
-    )
+    return f"ort-reduced-build: {result.summary()}{where}"
 
 
 def report(result: Result) -> None:

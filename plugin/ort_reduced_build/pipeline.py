@@ -90,6 +90,17 @@ class Result:
     def failed(self) -> tuple[ModelResult, ...]:
         return tuple(r for r in self.results if r.error is not None)
 
+    def summary(self) -> str:
+        """What the run counted, each thing once: models; conversions (one per model and optimization style;
+        an ``.ort`` given as is is none), of which converted and taken from the cache; failures (failed
+        conversions and unusable ``.ort`` files: one per ``failed``/``error`` line); the config's ops."""
+        models = len({r.model.path for r in self.results})
+        conversions = sum(1 for r in self.results if not r.model.is_ort)
+        return (
+            f"{models} model(s), {conversions} conversion(s) ({self.converted} converted, {self.cached} cached), "
+            f"{len(self.failed)} failed, {self.config.op_count()} ops"
+        )
+
     @property
     def warnings(self) -> list[str]:
         return sorted({f"{r.model.display}: {w}" for r in self.results if r.usage for w in r.usage.warnings})
@@ -117,7 +128,6 @@ def run(request: Request) -> Result:
                 shutil.rmtree(task.staging, ignore_errors=True)
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
                     results.append(ModelResult(m, style, None, error=outcome.cause))
-                    log.info("failed     %s (%s): %s", m.display, style, outcome.cause)
                 continue
             with cache.lock(key):
                 entry = cache.put(key, task.staging, outcome.usage, outcome.files)

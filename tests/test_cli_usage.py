@@ -1,0 +1,45 @@
+"""The command line's own contract, on real CLI runs of real models: where -v/-q go and what they show,
+usage errors (exit 2), the forms of --optimization-style, the options each verb takes, errors as JSON,
+and summaries that count each thing once. Each test is named after the failure it guards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import modelgen
+from tests._hardening import one_node_model, write
+
+CONFIG = "required_operators_and_types.config"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """Two good models under ``models/``; one model ORT rejects (an unknown op) under ``bad/``."""
+    root = tmp_path / "project"
+    modelgen.save(modelgen.mlp(features=4, hidden=4), root / "models/mlp.onnx")
+    modelgen.save(modelgen.mlp(features=6, hidden=4, seed=3), root / "models/nested/mlp_b.onnx")
+    write(root / "bad/good.onnx", one_node_model("Relu"))
+    write(root / "bad/unknown_op.onnx", one_node_model("NoSuchOp"))
+    return root
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"], ["-v", "--allow-conversion-failures"]])
+def test_failed_model_is_printed_twice(project: Path, cli, flags: list[str]) -> None:
+    r = cli(*flags[:1], "config", "bad", "-o", "c.config", *flags[1:], cwd=project)
+    assert r.returncode == 1
+    said = [line for line in r.stderr.splitlines() if "bad/unknown_op.onnx" in line]
+    assert len(said) == 1, r.stderr
+
+
+def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:
+    styles = ["--optimization-style", "Fixed", "--optimization-style", "Runtime"]
+    r = cli("config", "models", "-o", "c.config", *styles, cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "ort-reduced-build: 2 model(s), 4 conversion(s) (4 converted, 0 cached), 0 failed, " in r.stderr
+    r = cli("config", "models", "bad", "-o", "c.config", *styles, "--allow-conversion-failures", cwd=project)
+    assert r.returncode == 1
+    # 4 models, 8 conversions: 2 new (bad/good.onnx), 4 cached, 2 failed (bad/unknown_op.onnx in each style)
+    assert "ort-reduced-build: 4 model(s), 8 conversion(s) (2 converted, 4 cached), 2 failed, " in r.stderr
+    assert len([line for line in r.stderr.splitlines() if line.startswith("failed: ")]) == 2
