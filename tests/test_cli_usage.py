@@ -25,12 +25,53 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+def test_quiet_after_the_verb_is_not_refused_and_prints_no_summary(project: Path, cli) -> None:
+    r = cli("convert", "models", "-o", "out", "-q", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""  # errors only: no per-model lines, no summary
+    assert (project / "out/mlp.ort").is_file()
+    before = cli("-q", "config", "models", "-o", "c.config", cwd=project)
+    assert (before.returncode, before.stderr) == (0, "")
+
+
+def test_quiet_still_prints_the_errors(project: Path, cli) -> None:
+    r = cli("config", "bad", "-o", "c.config", "--allow-conversion-failures", "-q", cwd=project)
+    assert r.returncode == 1
+    assert r.stderr.startswith("failed: bad/unknown_op.onnx (Fixed): ")
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_verbose_after_the_verb_shows_per_model_lines(project: Path, cli) -> None:
+    r = cli("config", "models", "-o", "c.config", "-v", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "converted  models/mlp.onnx (Fixed)" in r.stderr
+    assert "converted  models/nested/mlp_b.onnx (Fixed)" in r.stderr
+
+
+def test_failed_conversion_shows_no_traceback_with_vv(project: Path, cli) -> None:
+    plain = cli("config", "bad", "-o", "c.config", cwd=project)
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    for flags in (["-vv"], ["-v", "-v"]):
+        r = cli("-v", "config", "bad", "-o", "c.config", *flags, cwd=project)  # -v before and after add up
+        assert r.returncode == 1
+        assert "Traceback (most recent call last):" in r.stderr
+        assert "No Op registered for NoSuchOp" in r.stderr
+
+
 @pytest.mark.parametrize("flags", [[], ["-v"], ["-v", "--allow-conversion-failures"]])
 def test_failed_model_is_printed_twice(project: Path, cli, flags: list[str]) -> None:
     r = cli(*flags[:1], "config", "bad", "-o", "c.config", *flags[1:], cwd=project)
     assert r.returncode == 1
     said = [line for line in r.stderr.splitlines() if "bad/unknown_op.onnx" in line]
     assert len(said) == 1, r.stderr
+
+
+def test_check_prints_a_stray_empty_line_on_success(project: Path, cli) -> None:
+    assert cli("convert", "models", "-o", "out", cwd=project).returncode == 0
+    r = cli("check", "models", "--config", f"out/{CONFIG}", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert "ok" in r.stderr
 
 
 def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._cli_common import EXIT_FAILED, EXIT_OK, add_convert_options, build_request, report
+from ._cli_common import EXIT_FAILED, EXIT_OK, add_convert_options, build_request, report, say
 from .config import OpsConfig, read_config
 from .discover import MODEL_SUFFIXES, discover_paths
 from .pipeline import Result, run
@@ -25,13 +25,16 @@ def _is_config_file(paths: Sequence[Path]) -> bool:
 def _models_config(args: argparse.Namespace, paths: Sequence[Path]) -> tuple[Result, OpsConfig]:
     """Run the pipeline (cached, writing nothing) for ``paths``; the result and its composed config."""
     result = run(build_request(args, discover_paths(paths, Path.cwd())))
-    report(result)
+    report(args, result)
     return result, result.config
 
 
 def _emit(as_json: bool, obj: object, lines: Sequence[str]) -> None:
-    """Data to stdout: JSON for machines, lines for humans."""
-    print(json.dumps(obj, indent=2) if as_json else "\n".join(lines))
+    """Data to stdout: JSON for machines, lines for humans (none: nothing, not an empty line)."""
+    if as_json:
+        print(json.dumps(obj, indent=2))
+    for line in [] if as_json else lines:
+        print(line)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -41,7 +44,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check(config, str(args.config), build_request(args, discover_paths(args.paths, Path.cwd())))
     _emit(args.json, report.to_json_obj(), report.lines())
     verdict = "ok" if report.ok else f"{len(report.gaps)} gap(s), {len(report.invalid)} invalid model(s)"
-    print(f"ort-reduced-build: check {args.config}: {len(report.models)} model(s), {verdict}", file=sys.stderr)
+    say(args, f"ort-reduced-build: check {args.config}: {len(report.models)} model(s), {verdict}")
     if report.gaps:
         print(f"fix: ort-reduced-build config PATH... -o {args.config} (or --extra-ops FILE)", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_FAILED

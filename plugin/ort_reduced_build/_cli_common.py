@@ -13,9 +13,35 @@ from .errors import SettingsError
 from .pipeline import Request, Result
 from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS, ConvertOptions
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "add_convert_options", "build_request", "report", "summary"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "add_convert_options",
+    "add_verbosity_options",
+    "build_request",
+    "report",
+    "say",
+    "summary",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser, *, suffix: str = "") -> None:
+    """``-v``/``-q``, taken before the verb (``suffix=""``) and after it (their own ``dest``s, added up by
+    ``main``): a subparser's defaults would otherwise overwrite what was given before the verb."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest=f"verbose{suffix}",
+        action="count",
+        default=0,
+        help="more output: per-model lines (-vv: debug output and tracebacks)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", dest=f"quiet{suffix}", action="store_true", help="errors only: no progress, no summary"
+    )
 
 
 def add_convert_options(parser: argparse.ArgumentParser) -> None:
@@ -136,13 +162,20 @@ def _check_global_types(types: frozenset[str]) -> None:
         raise SettingsError(f"--globally-allowed-types: unknown type(s) {bad}; valid: {', '.join(sorted(valid))}")
 
 
+def say(args: argparse.Namespace, line: str) -> None:
+    """A progress or summary line on stderr; ``-q`` keeps only errors."""
+    if not args.quiet:
+        print(line, file=sys.stderr)
+
+
 def summary(result: Result, config_path: Path | None) -> str:
     where = f" -> {config_path}" if config_path else ""
     return f"ort-reduced-build: {result.summary()}{where}"
 
 
-def report(result: Result) -> None:
+def report(args: argparse.Namespace, result: Result) -> None:
+    """One ``failed:`` line per failed conversion (errors: shown even with ``-q``), then the warnings."""
     for r in result.failed:
         print(f"failed: {r.model.display} ({r.style}): {r.error}", file=sys.stderr)
     for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        say(args, f"warning: {w}")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_common import EXIT_FAILED, EXIT_OK
+from ._cli_common import EXIT_FAILED, EXIT_OK, say
 from .errors import SettingsError, VerifyError
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = verify.run(request, None if args.json or args.quiet else _print_model)
     if args.json:
         print(json.dumps(report.to_json(args.allow_skipped), indent=2))
-    print(_summary(report, "verify"), file=sys.stderr)
+    say(args, _summary(report, "verify"))
     return EXIT_OK if report.ok(args.allow_skipped) else EXIT_FAILED
 
 
@@ -115,7 +115,7 @@ def runnable(
             models = ort_models(args.models, config, Path(tmp))
             request = verify.VerifyRequest(models=tuple(models), library=library, target=target)
             report = verify.run(request, None if args.quiet else _print_model)
-        print(_summary(report, "run of the models on"), file=sys.stderr)
+        say(args, _summary(report, "run of the models on"))
         failed = ("missing-kernel", "session-failed", "run-failed")
         return [f"{m.path}: {m.status}: {m.message}" for m in report.models if m.status in failed]
 

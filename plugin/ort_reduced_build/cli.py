@@ -11,7 +11,17 @@ from pathlib import Path
 
 from ._cli_build import add_build_parser
 from ._cli_ci import add_ci_parsers
-from ._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_convert_options, build_request, report, summary
+from ._cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_convert_options,
+    add_verbosity_options,
+    build_request,
+    report,
+    say,
+    summary,
+)
 from ._cli_verify import add_verify_parser
 from ._version import __version__
 from .discover import discover_paths
@@ -39,8 +49,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         config_path=config_path,
     )
     result = run(request)
-    report(result)
-    print(summary(result, config_path), file=sys.stderr)
+    report(args, result)
+    say(args, summary(result, config_path))
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
@@ -48,7 +58,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     models = discover_paths(args.paths, Path.cwd())
     request = build_request(args, models, config_path=None if args.check else args.output)
     result = run(request)
-    report(result)
+    report(args, result)
     if args.check:
         try:
             current = args.output.read_text(encoding="utf-8")
@@ -61,9 +71,9 @@ def cmd_config(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_FAILED
-        print(f"ort-reduced-build: {args.output} is up to date", file=sys.stderr)
+        say(args, f"ort-reduced-build: {args.output} is up to date")
         return EXIT_OK
-    print(summary(result, args.output), file=sys.stderr)
+    say(args, summary(result, args.output))
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
@@ -90,8 +100,7 @@ def make_parser() -> argparse.ArgumentParser:
         nargs=0,
         help="print the directory holding OrtReducedBuildConfig.cmake and exit",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (-vv: tracebacks)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    add_verbosity_options(parser)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     p = sub.add_parser(
@@ -118,6 +127,8 @@ def make_parser() -> argparse.ArgumentParser:
     add_ci_parsers(sub)
     add_build_parser(sub)
     add_verify_parser(sub)
+    for verb in sub.choices.values():  # -v/-q after the verb too, as pip takes them
+        add_verbosity_options(verb, suffix="_after_verb")
     return parser
 
 
@@ -145,8 +156,12 @@ def run_verb(func: Callable[[argparse.Namespace], int], args: argparse.Namespace
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    args.verbose += vars(args).pop("verbose_after_verb", 0)  # -v before and after the verb add up
+    args.quiet = vars(args).pop("quiet_after_verb", False) or args.quiet
+    levels = {0: logging.WARNING, 1: logging.INFO}  # -vv: debug output, e.g. a failed conversion's traceback
+    level = logging.ERROR if args.quiet else levels.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=max(level, logging.WARNING), format="%(message)s", stream=sys.stderr)
+    log.setLevel(level)  # debug output of this package only, not of every library
     if args.verb is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -52,9 +52,10 @@ class ConvertTask:
 
 @dataclass(frozen=True)
 class ConvertFailure:
-    """Why a conversion produced nothing: one line, no traceback."""
+    """Why a conversion produced nothing: one line, no traceback (``detail``: the worker's traceback, if any)."""
 
     cause: str
+    detail: str = ""
 
 
 def default_jobs() -> int:
@@ -180,7 +181,9 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
         try:
             result: Converted | ConvertFailure = convert_one(task)
         except Exception as exc:
-            result = ConvertFailure(_describe(exc))
+            import traceback
+
+            result = ConvertFailure(_describe(exc), traceback.format_exc())
         results.send(result)
 
 

@@ -128,6 +128,10 @@ def run(request: Request) -> Result:
                 shutil.rmtree(task.staging, ignore_errors=True)
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
                     results.append(ModelResult(m, style, None, error=outcome.cause))
+                if outcome.detail:  # the failure itself is reported once, by the caller
+                    log.debug(
+                        "conversion of %s (%s) failed in the worker:\n%s", model.display, task.style, outcome.detail
+                    )
                 continue
             with cache.lock(key):
                 entry = cache.put(key, task.staging, outcome.usage, outcome.files)
