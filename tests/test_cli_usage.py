@@ -74,6 +74,30 @@ def test_check_prints_a_stray_empty_line_on_success(project: Path, cli) -> None:
     assert "ok" in r.stderr
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["convert", "models", "-j", "0"],
+        ["convert", "models", "-j", "two"],
+        ["config", "models", "-o", "c.config", "--jobs", "-3"],
+        ["check", "models", "--config", "c.config", "--timeout", "-1"],
+        ["convert", "models", "--timeout", "0"],
+        ["convert", "models", "--timeout", "nan"],
+        ["diff", "a.config", "models", "--timeout", "inf"],
+        ["build", "--config", "c.config", "--ort-source", ".", "-j", "0"],
+        ["build", "--config", "c.config", "--ort-source", ".", "--android-api", "0"],
+        ["verify", "models", "--runtime", "lib.so", "--rtol", "-1"],
+        ["verify", "models", "--runtime", "lib.so", "--atol", "nan"],
+    ],
+    ids=" ".join,
+)
+def test_invalid_number_is_not_a_usage_error(project: Path, cli, argv: list[str]) -> None:
+    r = cli(*argv, cwd=project)
+    assert r.returncode == 2, r.stderr
+    assert "usage: " in r.stderr and "Traceback" not in r.stderr
+    assert not (project / "models/mlp.ort").exists()  # refused before anything ran
+
+
 def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:
     styles = ["--optimization-style", "Fixed", "--optimization-style", "Runtime"]
     r = cli("config", "models", "-o", "c.config", *styles, cwd=project)

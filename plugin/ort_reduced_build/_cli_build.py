@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._cli_common import positive_int
 from ._cli_verify import add_run_options, runnable
 from .errors import BuildError, SettingsError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
@@ -84,7 +85,7 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=True,
         help="link-time optimization, for a smaller library (default: on)",
     )
-    p.add_argument("-j", "--jobs", type=int, help="parallel compile jobs (default: all CPUs)")
+    p.add_argument("-j", "--jobs", type=positive_int, help="parallel compile jobs (default: all CPUs)")
     p.add_argument("--cmake", type=_path, help="CMake for ORT (default: the one beside this Python, else PATH)")
     p.add_argument(
         "--compiler-launcher",
@@ -142,7 +143,7 @@ def _add_cross_options(parser: argparse.ArgumentParser) -> None:
         help="SDK (default: $ANDROID_SDK_ROOT or $ANDROID_HOME)",
     )
     a.add_argument("--android-abi", choices=ANDROID_ABIS, default="arm64-v8a")
-    a.add_argument("--android-api", type=int, default=27, help="minimum API level (default: 27)")
+    a.add_argument("--android-api", type=positive_int, default=27, help="minimum API level (default: 27)")
     a.add_argument("--android-cpp-shared", action="store_true", help="link libc++ shared (c++_shared)")
     i = parser.add_argument_group("iOS (macOS host)")
     i.add_argument("--ios", action="store_true", help="cross-compile for iOS")
@@ -166,8 +167,6 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
     for flag, path in (("--toolchain-file", args.toolchain_file), ("--protoc", args.protoc)):
         if path is not None and not path.is_file():
             raise SettingsError(f"{path}: no such file ({flag})")
-    if args.jobs is not None and args.jobs < 1:
-        raise SettingsError("--jobs must be at least 1")
     android = apple = None
     if args.android:
         if args.android_ndk is None or args.android_sdk is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,12 +21,52 @@ __all__ = [
     "add_convert_options",
     "add_verbosity_options",
     "build_request",
+    "non_negative_float",
+    "positive_float",
+    "positive_int",
     "report",
     "say",
     "summary",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def positive_int(text: str) -> int:
+    """``type=`` of a count such as ``--jobs``: a bad value is a usage error (exit 2), named by argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """``type=`` of a duration such as ``--timeout``: a finite number above 0."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """``type=`` of a tolerance: a finite number, 0 or more."""
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a non-negative number")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number")
+    return value
 
 
 def add_verbosity_options(parser: argparse.ArgumentParser, *, suffix: str = "") -> None:
@@ -104,8 +145,8 @@ def add_convert_options(parser: argparse.ArgumentParser) -> None:
         help="also write <name>.optimized.onnx at the same optimization level",
     )
     r = parser.add_argument_group("execution")
-    r.add_argument("-j", "--jobs", type=int, help="worker processes (default: CPU count)")
-    r.add_argument("--timeout", type=float, metavar="SECONDS", help="per-model conversion time limit")
+    r.add_argument("-j", "--jobs", type=positive_int, help="worker processes (default: CPU count)")
+    r.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="per-model conversion time limit")
     r.add_argument(
         "--cache-dir",
         type=Path,
@@ -127,8 +168,6 @@ def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: 
     if args.globally_allowed_types:
         global_types = frozenset(t.strip() for t in args.globally_allowed_types.split(",") if t.strip())
         _check_global_types(global_types)
-    if args.jobs is not None and args.jobs < 1:
-        raise SettingsError("--jobs must be at least 1")
     options = ConvertOptions(
         optimization_level=args.optimization_level,
         optimization_styles=tuple(dict.fromkeys(args.styles or ["Fixed"])),

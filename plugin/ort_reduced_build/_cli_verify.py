@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_common import EXIT_FAILED, EXIT_OK, say
+from ._cli_common import EXIT_FAILED, EXIT_OK, non_negative_float, say
 from .errors import SettingsError, VerifyError
 
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ def add_verify_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--config", type=Path, help="config whose header gives the conversion options for .onnx models")
     add_run_options(p)
     p.add_argument("--inputs", type=Path, metavar="FILE", help="TOML or JSON: per-model shapes, ranges, values, .npy")
-    p.add_argument("--rtol", type=_non_negative, default=1e-4, help="relative tolerance (default: 1e-4)")
-    p.add_argument("--atol", type=_non_negative, default=1e-5, help="absolute tolerance (default: 1e-5)")
+    p.add_argument("--rtol", type=non_negative_float, default=1e-4, help="relative tolerance (default: 1e-4)")
+    p.add_argument("--atol", type=non_negative_float, default=1e-5, help="absolute tolerance (default: 1e-5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default: 0)")
     p.add_argument("--allow-skipped", action="store_true", help="models the reference cannot run do not fail")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -62,13 +62,6 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "CMAKE_CROSSCOMPILING_EMULATOR)",
     )
     parser.add_argument("--cc", metavar="CMD", help="C compiler for the runner (default: the build's, else cc)")
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be a non-negative number")
-    return value
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
