@@ -98,6 +98,27 @@ def test_invalid_number_is_not_a_usage_error(project: Path, cli, argv: list[str]
     assert not (project / "models/mlp.ort").exists()  # refused before anything ran
 
 
+def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, cli) -> None:
+    configs = []
+    for i, styles in enumerate(
+        (
+            ["--optimization-style", "Fixed", "Runtime"],  # ORT's converter's habit
+            ["--optimization-style", "Fixed", "--optimization-style", "Runtime"],
+            ["--optimization-style", "Fixed;Runtime"],  # the backend's list form
+            ["--optimization-style", "Fixed", "Runtime", "--optimization-style", "Runtime"],  # duplicates dropped
+        )
+    ):
+        r = cli("convert", "models", "-o", f"out{i}", *styles, cwd=project)
+        assert r.returncode == 0, r.stderr
+        assert "2 model(s), 4 conversion(s)" in r.stderr
+        assert (project / f"out{i}/mlp.ort").is_file()
+        assert (project / f"out{i}/mlp.with_runtime_opt.ort").is_file()
+        configs.append((project / f"out{i}" / CONFIG).read_bytes())
+    assert len(set(configs)) == 1
+    r = cli("convert", "models", "--optimization-style", "Fixed", "Runtimes", cwd=project)
+    assert r.returncode == 2 and "invalid choice: 'Runtimes'" in r.stderr
+
+
 def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:
     styles = ["--optimization-style", "Fixed", "--optimization-style", "Runtime"]
     r = cli("config", "models", "-o", "c.config", *styles, cwd=project)

@@ -85,6 +85,23 @@ def add_verbosity_options(parser: argparse.ArgumentParser, *, suffix: str = "") 
     )
 
 
+class _Styles(argparse.Action):
+    """``--optimization-style``: space-separated (ORT's converter), repeated, or ``;``-separated (the
+    backend's list form); every value is checked, duplicates are dropped."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, _: object = None
+    ) -> None:
+        styles = list(getattr(namespace, self.dest, None) or [])
+        choices = ", ".join(OPTIMIZATION_STYLES)
+        for value in values if isinstance(values, list) else [values]:
+            for style in filter(None, (s.strip() for s in str(value).split(";"))):
+                if style not in OPTIMIZATION_STYLES:
+                    parser.error(f"argument --optimization-style: invalid choice: {style!r} (choose from {choices})")
+                styles.append(style)
+        setattr(namespace, self.dest, list(dict.fromkeys(styles)))
+
+
 def add_convert_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every verb that converts models."""
     g = parser.add_argument_group("conversion")
@@ -96,10 +113,11 @@ def add_convert_options(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--optimization-style",
-        choices=OPTIMIZATION_STYLES,
-        action="append",
+        action=_Styles,
+        nargs="+",
         dest="styles",
-        help="Fixed (default) and/or Runtime; repeat for both",
+        metavar="{Fixed,Runtime}",
+        help="Fixed (default) and/or Runtime: 'Fixed Runtime', repeated, or 'Fixed;Runtime'",
     )
     g.add_argument(
         "--target-platform",
@@ -170,7 +188,7 @@ def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: 
         _check_global_types(global_types)
     options = ConvertOptions(
         optimization_level=args.optimization_level,
-        optimization_styles=tuple(dict.fromkeys(args.styles or ["Fixed"])),
+        optimization_styles=tuple(args.styles or ["Fixed"]),
         target_platform=args.target_platform,
         custom_op_libraries=tuple(p.resolve() for p in args.custom_op_library),
         save_optimized_onnx=args.save_optimized_onnx,
