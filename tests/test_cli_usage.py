@@ -119,6 +119,35 @@ def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, c
     assert r.returncode == 2 and "invalid choice: 'Runtimes'" in r.stderr
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["config", "models", "-o", "c.config", "--save-optimized-onnx"],
+        ["check", "models", "--config", "c.config", "--save-optimized-onnx"],
+        ["explain", "models", "--save-optimized-onnx"],
+        ["diff", "c.config", "models", "--save-optimized-onnx"],
+        ["check", "models", "--config", "c.config", "--allow-conversion-failures"],  # check reports them all
+        ["check", "models", "--config", "c.config", "--extra-ops", "c.config"],  # no config is composed
+        ["check", "models", "--config", "c.config", "--no-type-reduction"],
+        ["explain", "models", "--merge", "c.config"],
+        ["explain", "models", "--globally-allowed-types", "float"],
+    ],
+    ids=" ".join,
+)
+def test_option_a_verb_ignores_is_accepted_silently(project: Path, cli, argv: list[str]) -> None:
+    (project / "c.config").write_text("ai.onnx;13;Relu\n")
+    r = cli(*argv, cwd=project)
+    assert r.returncode == 2, r.stderr
+    option = [a for a in argv if a.startswith("--")][-1]
+    assert f"unrecognized arguments: {option}" in r.stderr
+
+
+def test_save_optimized_onnx_still_works_for_convert(project: Path, cli) -> None:
+    r = cli("convert", "models", "-o", "out", "--save-optimized-onnx", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (project / "out/mlp.optimized.onnx").is_file()
+
+
 def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:
     styles = ["--optimization-style", "Fixed", "--optimization-style", "Runtime"]
     r = cli("config", "models", "-o", "c.config", *styles, cwd=project)

@@ -9,7 +9,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._cli_common import EXIT_FAILED, EXIT_OK, add_convert_options, build_request, report, say
+from ._cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_composition_options,
+    add_conversion_options,
+    build_request,
+    report,
+    say,
+)
 from .config import OpsConfig, read_config
 from .discover import MODEL_SUFFIXES, discover_paths
 from .pipeline import Result, run
@@ -107,7 +115,7 @@ def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".onnx/.ort files or directories")
     p.add_argument("--config", type=Path, required=True, metavar="FILE", help="the config the build uses")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
-    add_convert_options(p)
+    add_conversion_options(p, allow_failures=False)  # a model that fails is reported as invalid
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser(
@@ -119,7 +127,7 @@ def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH|FILE", help="models, directories, or one config")
     p.add_argument("--op", metavar="DOMAIN:OP", help="only this op (DOMAIN defaults to ai.onnx), per model")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    add_convert_options(p)
+    add_conversion_options(p)
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(
@@ -132,7 +140,8 @@ def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("new", nargs="+", type=Path, metavar="NEW", help="a config file, or model files/directories")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when the configs differ (CI gating)")
     p.add_argument("--json", action="store_true", help="machine-readable diff on stdout")
-    add_convert_options(p)
+    add_conversion_options(p)
+    add_composition_options(p)
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser(

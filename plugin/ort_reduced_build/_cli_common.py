@@ -18,7 +18,8 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
-    "add_convert_options",
+    "add_composition_options",
+    "add_conversion_options",
     "add_verbosity_options",
     "build_request",
     "non_negative_float",
@@ -102,8 +103,9 @@ class _Styles(argparse.Action):
         setattr(namespace, self.dest, list(dict.fromkeys(styles)))
 
 
-def add_convert_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every verb that converts models."""
+def add_conversion_options(parser: argparse.ArgumentParser, *, allow_failures: bool = True) -> None:
+    """What every verb that converts ``.onnx`` models (through the cache) takes: how a model is converted,
+    and how the conversions run. ``allow_failures=False`` for a verb that always reports failures itself."""
     g = parser.add_argument_group("conversion")
     g.add_argument(
         "--optimization-level",
@@ -132,6 +134,26 @@ def add_convert_options(parser: argparse.ArgumentParser) -> None:
         metavar="LIB",
         help="shared library with custom-op kernels (repeatable; trusted code)",
     )
+    r = parser.add_argument_group("execution")
+    r.add_argument("-j", "--jobs", type=positive_int, help="worker processes (default: CPU count)")
+    r.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="per-model conversion time limit")
+    r.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache directory (default: $ORT_REDUCED_BUILD_CACHE_DIR or the user cache dir)",
+    )
+    r.add_argument("--no-cache", action="store_true", help="convert everything, store nothing")
+    if allow_failures:
+        r.add_argument(
+            "--allow-conversion-failures",
+            action="store_true",
+            help="finish, list failures and write the config for the other models",
+        )
+
+
+def add_composition_options(parser: argparse.ArgumentParser) -> None:
+    """What the verbs that compose a config from the models take (``convert``, ``config``, ``diff``)."""
+    g = parser.add_argument_group("config")
     g.add_argument(
         "--type-reduction",
         action=argparse.BooleanOptionalAction,
@@ -157,53 +179,36 @@ def add_convert_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--globally-allowed-types", metavar="T,...", help="one type list for every op instead of per-op types"
     )
-    g.add_argument(
-        "--save-optimized-onnx",
-        action="store_true",
-        help="also write <name>.optimized.onnx at the same optimization level",
-    )
-    r = parser.add_argument_group("execution")
-    r.add_argument("-j", "--jobs", type=positive_int, help="worker processes (default: CPU count)")
-    r.add_argument("--timeout", type=positive_float, metavar="SECONDS", help="per-model conversion time limit")
-    r.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="cache directory (default: $ORT_REDUCED_BUILD_CACHE_DIR or the user cache dir)",
-    )
-    r.add_argument("--no-cache", action="store_true", help="convert everything, store nothing")
-    r.add_argument(
-        "--allow-conversion-failures",
-        action="store_true",
-        help="finish, list failures and write the config for the other models",
-    )
 
 
 def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: object) -> Request:
-    """A pipeline ``Request`` from parsed arguments."""
-    if args.globally_allowed_types and args.type_reduction:
+    """A pipeline ``Request`` from parsed arguments; options a verb does not take have their defaults."""
+    given = vars(args)
+    globally_allowed_types, type_reduction = given.get("globally_allowed_types"), given.get("type_reduction")
+    if globally_allowed_types and type_reduction:
         raise SettingsError("--globally-allowed-types and --type-reduction are mutually exclusive")
     global_types = None
-    if args.globally_allowed_types:
-        global_types = frozenset(t.strip() for t in args.globally_allowed_types.split(",") if t.strip())
+    if globally_allowed_types:
+        global_types = frozenset(t.strip() for t in globally_allowed_types.split(",") if t.strip())
         _check_global_types(global_types)
     options = ConvertOptions(
         optimization_level=args.optimization_level,
         optimization_styles=tuple(args.styles or ["Fixed"]),
         target_platform=args.target_platform,
         custom_op_libraries=tuple(p.resolve() for p in args.custom_op_library),
-        save_optimized_onnx=args.save_optimized_onnx,
+        save_optimized_onnx=given.get("save_optimized_onnx", False),
     )
     extra: dict[str, object] = {"jobs": args.jobs} if args.jobs else {}
     return Request(
         models=tuple(models),
         root=Path.cwd(),
         options=options,
-        type_reduction=args.type_reduction is not False and global_types is None,
-        extra_configs=tuple(args.extra_ops + args.merge),
+        type_reduction=type_reduction is not False and global_types is None,
+        extra_configs=tuple(given.get("extra_ops", []) + given.get("merge", [])),
         globally_allowed_types=global_types,
         cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
         timeout=args.timeout,
-        allow_failures=args.allow_conversion_failures,
+        allow_failures=given.get("allow_conversion_failures", False),
         verbose=args.verbose > 0,
         **outputs,  # type: ignore[arg-type]
         **extra,  # type: ignore[arg-type]

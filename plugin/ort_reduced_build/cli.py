@@ -15,7 +15,8 @@ from ._cli_common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    add_convert_options,
+    add_composition_options,
+    add_conversion_options,
     add_verbosity_options,
     build_request,
     report,
@@ -111,7 +112,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help=".onnx files or directories (walked)")
     p.add_argument("-o", "--output-dir", type=Path, help="mirror the input tree here (default: beside sources)")
     p.add_argument("--config", type=Path, help="config path (default: DIR/required_operators_and_types.config)")
-    add_convert_options(p)
+    add_conversion_options(p)
+    add_composition_options(p)
+    p.add_argument_group("output").add_argument(
+        "--save-optimized-onnx",
+        action="store_true",
+        help="also write <name>.optimized.onnx at the same optimization level",
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
@@ -122,7 +129,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help=".onnx/.ort files or directories")
     p.add_argument("-o", "--output", type=Path, required=True, help="config file to write")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is stale")
-    add_convert_options(p)
+    add_conversion_options(p)
+    add_composition_options(p)
     p.set_defaults(func=cmd_config)
     add_ci_parsers(sub)
     add_build_parser(sub)
