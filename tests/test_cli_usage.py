@@ -4,6 +4,7 @@ and summaries that count each thing once. Each test is named after the failure i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,34 @@ def test_save_optimized_onnx_still_works_for_convert(project: Path, cli) -> None
     r = cli("convert", "models", "-o", "out", "--save-optimized-onnx", cwd=project)
     assert r.returncode == 0, r.stderr
     assert (project / "out/mlp.optimized.onnx").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "models", "--config", "missing.config"],
+        ["explain", "missing.config"],
+        ["diff", "missing.config", "models"],
+        ["verify", "models", "--runtime", "missing.so"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_json_prints_nothing_on_an_expected_error(project: Path, cli, argv: list[str]) -> None:
+    r = cli(*argv, "--json", cwd=project)
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["ok"] is False
+    assert "missing" in out["error"]
+    assert f"error: {out['error']}" in r.stderr  # the same message for people
+
+
+def test_json_prints_nothing_on_a_failed_conversion(project: Path, cli) -> None:
+    r = cli("explain", "bad", "--json", cwd=project)
+    assert r.returncode == 1
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and out["error"].startswith("bad/unknown_op.onnx: ")
+    [failure] = out["failures"]
+    assert failure["model"] == "bad/unknown_op.onnx" and "NoSuchOp" in failure["error"]
 
 
 def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -141,17 +142,21 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def run_verb(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run one verb, turning expected failures into ``error:`` lines and exit codes."""
+    """Run one verb, turning expected failures into ``error:`` lines (and, with ``--json``, an
+    ``{"ok": false, "error": ...}`` object on stdout) and exit codes."""
     try:
         return func(args)
     except ConversionError as exc:
         for path, cause in exc.failures:
             print(f"error: {path}: {cause}", file=sys.stderr)
+        failures = [{"model": path, "error": cause} for path, cause in exc.failures]
+        _json_error(args, str(exc), failures=failures)
         return EXIT_FAILED
     except OrtReducedBuildError as exc:
         if args.verbose > 1:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        _json_error(args, str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -159,6 +164,12 @@ def run_verb(func: Callable[[argparse.Namespace], int], args: argparse.Namespace
     except BrokenPipeError:  # stdout closed early, e.g. piped into head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+
+
+def _json_error(args: argparse.Namespace, message: str, **fields: object) -> None:
+    """For a verb run with ``--json``: the error as the JSON a machine reads instead of the verb's report."""
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": message, **fields}, indent=2))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
