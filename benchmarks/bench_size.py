@@ -8,7 +8,8 @@ e.g. one with extra build.py flags (``ort-reduced-build build ... -- --enable_lt
 
 Writes the sample's config with ``ort-reduced-build config``, builds the runtime with ``ort-reduced-build
 build`` (the flags ``build.py`` picks for that config; a build directory with a build of the same config
-is reused; the build runs the sample's models on the library and fails if they do not run), and prints the library's size next to the issue's reference points: PyPI's full
+is reused; the build runs the sample's models on the library and fails if they do not run), and prints
+the library's size next to the issue's reference points: PyPI's full
 libonnxruntime, a minimal build with every operator, and ORT's reduced build of a 4-op model. ``--svg``
 draws them as a bar chart (docs/runtime-size.svg). Target: at most 2.0 MB on x86-64 Linux.
 """
