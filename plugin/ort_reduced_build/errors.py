@@ -15,6 +15,7 @@ __all__ = [
     "DiscoveryError",
     "ModelError",
     "OrtReducedBuildError",
+    "OutputError",
     "SettingsError",
     "VerifyError",
 ]
@@ -50,6 +51,10 @@ class AnalyzeError(OrtReducedBuildError):
 
 class ConfigError(OrtReducedBuildError):
     """A config file that does not follow ORT's grammar, or configs that cannot be combined."""
+
+
+class OutputError(OrtReducedBuildError):
+    """Outputs that would overwrite an input or each other; refused before anything is written."""
 
 
 class CacheError(OrtReducedBuildError):

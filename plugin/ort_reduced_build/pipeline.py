@@ -2,12 +2,15 @@
 
 Nothing is written to a final path until every model has converted (or failures are allowed), and
 then only through temp files renamed into place (a killed run's leftover temp files are swept).
-Models with the same cache key convert once per run.
+Models with the same cache key convert once per run. Before anything runs, the outputs are checked:
+two outputs sharing a path (names equal but for case count: they are one file on macOS and Windows) or
+an output that is an input is refused, naming both.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, format_options, format_value_types, merge, read_config
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
-from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
+from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError, OutputError
 from .settings import ConvertOptions
 
 __all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
@@ -107,7 +110,11 @@ class Result:
 
 
 def run(request: Request) -> Result:
-    """Run the pipeline; raises ``ConversionError`` (nothing written) unless failures are allowed."""
+    """Run the pipeline; raises ``ConversionError`` (nothing written) unless failures are allowed.
+
+    ``OutputError`` (nothing converted, nothing written) when outputs would collide or overwrite an input.
+    """
+    _check_outputs(request)
     workers = Workers(request.jobs, request.timeout)
     # A file new to the stat index is hashed, and most likely converted next: workers get ready meanwhile.
     cache = Cache(request.cache_dir, before_hashing=workers.prepare)
@@ -127,7 +134,8 @@ def run(request: Request) -> Result:
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
-                    results.append(ModelResult(m, style, None, error=outcome.cause))
+                    cause = outcome.cause.replace(str(task.model), str(m.path))  # each names its own file
+                    results.append(ModelResult(m, style, None, error=cause))
                 if outcome.detail:  # the failure itself is reported once, by the caller
                     log.debug(
                         "conversion of %s (%s) failed in the worker:\n%s", model.display, task.style, outcome.detail
@@ -256,9 +264,7 @@ def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Pa
         if entry is not None and (dest := _ort_destination(request, r.model, r.style)) is not None:
             atomic_link_or_copy(entry.ort, dest)
             if request.options.save_optimized_onnx:
-                atomic_link_or_copy(
-                    entry.optimized_onnx, dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx")
-                )
+                atomic_link_or_copy(entry.optimized_onnx, _optimized_destination(dest))
             r = ModelResult(r.model, r.style, r.usage, r.cached, r.error, dest)
         final.append(r)
     if request.config_path is not None:
@@ -307,6 +313,52 @@ def _relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def _outputs(request: Request) -> Iterator[tuple[Path, str]]:
+    """Every path this run may write, with what it is made from."""
+    for model in request.models:
+        for style in () if model.is_ort else request.options.optimization_styles:
+            dest = _ort_destination(request, model, style)
+            if dest is not None:
+                yield dest, model.display
+                if request.options.save_optimized_onnx:
+                    yield _optimized_destination(dest), model.display
+    if request.config_path is not None:
+        yield request.config_path, "the config"
+
+
+def _check_outputs(request: Request) -> None:
+    """Refuse outputs that share a path (equal but for case, too) or that are an input (by file identity)."""
+    inputs: dict[tuple[int, int], str] = {}
+    for path, shown in [*((m.path, m.display) for m in request.models), *((p, str(p)) for p in request.extra_configs)]:
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # reported when it is read
+        inputs[st.st_dev, st.st_ino] = printable(shown)
+    taken: dict[str, tuple[Path, str]] = {}
+    for path, source in _outputs(request):
+        shown = printable(str(path))
+        try:
+            st = path.stat()
+            if (st.st_dev, st.st_ino) in inputs:
+                raise OutputError(f"{shown}: is the input {inputs[st.st_dev, st.st_ino]}; refusing to overwrite it")
+        except OSError:
+            pass
+        name = os.path.normcase(path.resolve()).casefold()
+        if name in taken:
+            other = taken[name]
+            raise OutputError(
+                f"{other[1]} and {source} would both be written to {printable(str(other[0]))}"
+                f"{'' if other[0] == path else f' (and {shown}, the same file where case does not count)'}; "
+                "rename one, or convert them with separate -o directories"
+            )
+        taken[name] = (path, source)
+
+
+def _optimized_destination(dest: Path) -> Path:
+    return dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx")
 
 
 def _ort_destination(request: Request, model: Model, style: str) -> Path | None:
