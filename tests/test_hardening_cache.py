@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
 from ort_reduced_build.settings import ConvertOptions
 
-from tests._hardening import ort_is_complete, tiny_mlp, verify_cache, write
+from tests._hardening import one_node_model, ort_is_complete, tiny_mlp, verify_cache, write
+
+
+def _writable(path: Path) -> Path:
+    """Entry files are read-only (0444): a tamperer makes one writable first."""
+    path.chmod(0o644)
+    return path
 
 
 def _flip_byte_keep_stamp(entry: Path) -> None:
     """Same size, mtime put back: only ctime (which no user call can set) tells."""
-    ort_file = entry / "model.ort"
+    ort_file = _writable(entry / "model.ort")
     st = ort_file.stat()
     data = bytearray(ort_file.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -30,12 +40,12 @@ def _flip_byte_keep_stamp(entry: Path) -> None:
 
 
 def _truncate_ort(entry: Path) -> None:
-    ort_file = entry / "model.ort"
+    ort_file = _writable(entry / "model.ort")
     ort_file.write_bytes(ort_file.read_bytes()[:100])
 
 
 def _edit_usage(entry: Path) -> None:
-    (entry / "usage.config").write_text("ai.onnx;1;Evil\n")
+    _writable(entry / "usage.config").write_text("ai.onnx;1;Evil\n")
 
 
 def _manifest(entry: Path, change: Callable[[dict], object]) -> None:
@@ -62,7 +72,7 @@ def _manifest_points_outside(entry: Path) -> None:
 def _consistent_but_invalid_usage(entry: Path) -> None:
     """A careful tamperer also fixes the manifest's digest: the grammar check still refuses the text."""
     text = b"ai.onnx;1;Re;lu\n"
-    (entry / "usage.config").write_bytes(text)
+    _writable(entry / "usage.config").write_bytes(text)
     _manifest(entry, lambda m: m["files"]["usage.config"].__setitem__(0, integrity_digest(text)))
 
 
@@ -124,6 +134,139 @@ def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli) -> None
 
     r = cli("convert", "models", "-o", "out", cwd=project)  # and the rebuilt entries are hits again
     assert f"0 converted, {len(TAMPERINGS)} cached" in r.stderr, r.stderr
+
+
+def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path, cli) -> None:
+    for project in ("p1", "p2"):
+        write(tmp_path / project / "models/m.onnx", tiny_mlp(3))
+        r = cli("convert", "models", "-o", "out", cwd=tmp_path / project)
+        assert r.returncode == 0, r.stderr
+    one, two = tmp_path / "p1/out/m.ort", tmp_path / "p2/out/m.ort"
+    original = two.read_bytes()
+    shared = list((tmp_path / "cache").rglob("model.ort"))
+    assert shared and one.stat().st_ino == two.stat().st_ino == shared[0].stat().st_ino  # the warm path links
+    for path in (one, *shared):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0, path  # shared bytes are read-only
+    if os.geteuid() != 0:  # root ignores file modes
+        with pytest.raises(PermissionError):
+            one.open("r+b")
+    # A tool that replaces the file (write a temp file, rename it) edits this project's copy only.
+    tmp = one.with_name("m.ort.tmp")
+    tmp.write_bytes(b"edited")
+    tmp.replace(one)
+    assert two.read_bytes() == original and shared[0].read_bytes() == original
+    r = cli("convert", "models", "-o", "out", cwd=tmp_path / "p1")
+    assert r.returncode == 0 and "1 cached" in r.stderr, r.stderr
+    assert one.read_bytes() == original
+
+
+def _two_models(project: Path, cli) -> tuple[list[Path], list[str], dict[str, bytes]]:
+    """models/a.onnx (Relu) and models/b.onnx (Sigmoid) converted into out/: paths, keys, .ort bytes."""
+    models = [
+        write(project / "models/a.onnx", one_node_model("Relu")),
+        write(project / "models/b.onnx", one_node_model("Sigmoid")),
+    ]
+    r = cli("convert", "models", "-o", "out", cwd=project)
+    assert r.returncode == 0, r.stderr
+    cache = Cache(project.parent / "cache")
+    try:
+        keys = [cache.key(m, "Fixed", ConvertOptions()) for m in models]
+    finally:
+        cache.close()
+    return models, keys, {name: (project / f"out/{name}.ort").read_bytes() for name in ("a", "b")}
+
+
+def _entry(tmp_path: Path, key: str) -> Path:
+    return tmp_path / "cache/v2/objects" / key[:2] / key
+
+
+def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli) -> None:
+    project = tmp_path / "project"
+    _, (key_a, key_b), ort = _two_models(project, cli)
+    assert ort["a"] != ort["b"]
+    shutil.rmtree(_entry(tmp_path, key_b))
+    _entry(tmp_path, key_a).rename(_entry(tmp_path, key_b))
+    r = cli("convert", "models", "-o", "out", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "2 converted, 0 cached" in r.stderr, r.stderr
+    assert (project / "out/b.ort").read_bytes() == ort["b"] and (project / "out/a.ort").read_bytes() == ort["a"]
+    assert "Sigmoid" in (project / "out/required_operators_and_types.config").read_text()
+
+
+def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli) -> None:
+    project = tmp_path / "project"
+    (model_a, model_b), _, ort = _two_models(project, cli)
+    index = tmp_path / "cache/v2/stat"
+    record_a, record_b = (
+        index / (hashlib.sha256(os.fsencode(m.resolve())).hexdigest() + ".json") for m in (model_a, model_b)
+    )
+    forged = json.loads(record_a.read_text())
+    forged["sha256"] = json.loads(record_b.read_text())["sha256"]  # a's stamp, b's digest
+    record_a.write_text(json.dumps(forged))
+    r = cli("convert", "models/a.onnx", "-o", "only-a", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (project / "only-a/a.ort").read_bytes() == ort["a"]
+    assert "Sigmoid" not in (project / "only-a/required_operators_and_types.config").read_text()
+    r = cli("convert", "models", "-o", "out", cwd=project)  # and b's entry, genuine, still serves b
+    assert r.returncode == 0 and "0 converted, 2 cached" in r.stderr, r.stderr
+    assert (project / "out/b.ort").read_bytes() == ort["b"] and (project / "out/a.ort").read_bytes() == ort["a"]
+
+
+def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path: Path, cli) -> None:
+    project = tmp_path / "project"
+    _, (key_a, _), ort = _two_models(project, cli)
+    outside = write(tmp_path / "outside.ort", ort["a"])  # the same bytes: the manifest's digest matches
+    entry = _entry(tmp_path, key_a)
+    (entry / "model.ort").unlink()
+    (entry / "model.ort").symlink_to(outside)
+    (project / "out/a.ort").unlink()
+    r = cli("convert", "models", "-o", "out", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert "1 converted, 1 cached" in r.stderr, r.stderr
+    out = project / "out/a.ort"
+    assert not out.is_symlink() and out.read_bytes() == ort["a"]
+    assert not (entry / "model.ort").is_symlink()
+    assert outside.stat().st_nlink == 1 and outside.read_bytes() == ort["a"]
+
+
+def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Path, cli) -> None:
+    project = tmp_path / "project"
+    write(project / "models/m.onnx", tiny_mlp(4))
+    assert cli("convert", "models", "-o", "out", cwd=project).returncode == 0
+    victim = tmp_path / "victim"
+    old_file, old_dir = write(victim / "old.txt", b"keep"), write(victim / "old-dir/f", b"keep").parent
+    old = time.time() - 2 * 86400
+    for path in (old_file, old_dir):
+        os.utime(path, (old, old))
+    tmp = tmp_path / "cache/v2/tmp"
+    shutil.rmtree(tmp)
+    tmp.symlink_to(victim)  # the whole tmp dir replaced by a link
+    r = cli("convert", "models", "-o", "out", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert old_file.read_bytes() == b"keep" and (old_dir / "f").read_bytes() == b"keep"
+    tmp.unlink()
+    tmp.mkdir()
+    link = tmp / "entry-old"  # a link inside tmp: the link goes, never what it points to
+    link.symlink_to(victim)
+    os.utime(link, (old, old), follow_symlinks=False)
+    r = cli("convert", "models", "-o", "out", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert not link.is_symlink() and old_file.read_bytes() == b"keep" and (old_dir / "f").is_file()
+
+
+def test_a_proc_file_is_hashed_as_read_not_as_stat_says(tmp_path: Path) -> None:
+    link = tmp_path / "x.onnx"
+    link.symlink_to("/proc/version")
+    expected = hashlib.sha256(Path("/proc/version").read_bytes()).hexdigest()
+    assert expected != hashlib.sha256(b"").hexdigest()
+    calls: list[None] = []
+    cache = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
+    try:
+        assert cache.digest(link) == expected and cache.digest(link) == expected
+        assert len(calls) == 2  # stat's size is not what was read: no index record to trust next time
+    finally:
+        cache.close()
+    assert Cache(None).digest(link) == expected
 
 
 def _python(code: str, *args: str | Path) -> subprocess.Popen[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import time
 from contextlib import suppress
@@ -62,35 +63,52 @@ class Scratch:
 
 
 def sweep(tmp: Path) -> list[str]:
-    """Remove the run dirs of dead runs (and day-old foreign leftovers) in ``tmp``; the names removed."""
+    """Remove the run dirs of dead runs (and day-old foreign leftovers) in ``tmp``; the names removed.
+
+    Symlinks are never followed: not ``tmp`` itself (then nothing is swept), not an entry in it (the
+    link is removed, never what it points to). Everything is done relative to one fd of ``tmp``.
+    """
     if fcntl is None:
         return []
+    try:
+        dir_fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return []  # missing, not a directory, or a symlink (ELOOP)
+    try:
+        return _sweep_at(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _sweep_at(dir_fd: int) -> list[str]:
     removed = []
     now = time.time()
     try:
-        paths = list(tmp.iterdir())
+        names = os.listdir(dir_fd)
     except OSError:
         return []
-    for path in paths:
-        name = path.name
+    for name in names:
         try:
-            age = now - path.lstat().st_mtime
+            st = os.lstat(name, dir_fd=dir_fd)
         except OSError:
             continue
-        if name.startswith(RUN_PREFIX) and age > _GRACE_S and _remove_if_unlocked(path):
+        age = now - st.st_mtime
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if name.startswith(RUN_PREFIX) and is_dir and age > _GRACE_S and _remove_if_unlocked(name, dir_fd):
             removed.append(name)
         elif not name.startswith(RUN_PREFIX) and age > _FOREIGN_STALE_S:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(name)
+            with suppress(OSError):
+                if is_dir:
+                    shutil.rmtree(name, dir_fd=dir_fd)
+                else:
+                    os.unlink(name, dir_fd=dir_fd)
+                removed.append(name)
     return removed
 
 
-def _remove_if_unlocked(path: Path) -> bool:
+def _remove_if_unlocked(name: str, dir_fd: int) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
     except OSError:
         return False
     try:
@@ -99,7 +117,11 @@ def _remove_if_unlocked(path: Path) -> bool:
         except OSError:
             return False  # its run is alive
         with suppress(OSError):
-            shutil.rmtree(path)
-        return not path.exists()
+            shutil.rmtree(name, dir_fd=dir_fd)
+        try:
+            os.lstat(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return True
+        return False
     finally:
         os.close(fd)

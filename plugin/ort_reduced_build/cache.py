@@ -4,6 +4,11 @@ Key: sha256 of the model bytes, its external-data files' bytes, the conversion o
 and plugin versions, and the custom-op libraries' bytes. Value: the ``.ort`` bytes (plus the optional
 optimized ONNX) and the model's usage as config text, with a manifest of their xxh3-128 digests (a
 check, not a key: ten times faster than sha256) so a changed entry is detected and rebuilt, never used.
+The manifest also binds the entry to what it was made for: the key, and a digest of its inputs' sizes,
+first and last 64 KiB (read on every hit: a stat-index record that names another file's sha256, or an
+entry moved under another key, is a miss, never another model's ``.ort``). Files in an entry must be
+regular files; they are made read-only (0444), so the outputs hard-linked to them cannot be edited in
+place, and a tool that replaces an output (temp file + rename) leaves the cache and other copies alone.
 
 Entries are built in a private temp dir and published with one ``rename``; a file lock per key keeps
 two builds from publishing (or discarding) the same entry at once. A stat index (size, mtime, inode,
@@ -30,9 +35,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from ._fileio import atomic_write, file_digest, file_integrity_digest, mapped
+from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
 from ._onnxwire import may_have_external_data
 from ._scratch import Scratch
 from ._version import __version__
@@ -55,7 +60,23 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _XXH128 = re.compile(r"[0-9a-f]{32}")
 _VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
 _Files = dict[str, tuple[str, list[int]]]
-"""A manifest's files: name -> (sha256, stamp)."""
+"""A manifest's files: name -> (xxh3-128, stamp)."""
+_READ_ONLY = 0o444
+"""Entry files' mode: hard-linked outputs share it, so an in-place edit of one output fails."""
+
+
+class _Manifest(NamedTuple):
+    files: _Files
+    warnings: tuple[str, ...]
+    key: str
+    """The key the entry was made for."""
+    inputs: str
+    """``sample_digest`` of the inputs the key was computed from, in order."""
+
+    def encode(self) -> bytes:
+        files = {name: [digest, stamp] for name, (digest, stamp) in sorted(self.files.items())}
+        raw = {"key": self.key, "inputs": self.inputs, "files": files, "warnings": list(self.warnings)}
+        return json.dumps(raw).encode()
 
 
 def default_cache_dir() -> Path:
@@ -97,6 +118,8 @@ class Cache:
         self._before_hashing = before_hashing
         self._scratch: Scratch | None = None
         self._locks: dict[str, FileLock] = {}
+        self._inputs: dict[str, str] = {}
+        """Per key computed here: ``_inputs_digest`` of the files it was computed from."""
         if self.root is not None:
             try:
                 for sub in ("objects", "stat", "tmp", "locks"):
@@ -131,8 +154,9 @@ class Cache:
             pass
         if self._before_hashing is not None:
             self._before_hashing()
-        digest = file_digest(path)
-        if _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while it was hashed: the pair is true
+        with mapped(path) as data:  # what is read: a /proc file's stat says 0 bytes
+            digest, read = hashlib.sha256(data).hexdigest(), len(data)
+        if read == st.st_size and _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while hashed: the pair is true
             atomic_write(index, json.dumps({"stamp": stamp, "sha256": digest}).encode(), self._tmp())
         return digest
 
@@ -152,34 +176,59 @@ class Cache:
         return locations
 
     def key(self, model: Path, style: str, options: ConvertOptions) -> str:
-        """The content key of converting ``model`` with ``options`` in ``style``."""
+        """The content key of converting ``model`` with ``options`` in ``style``.
+
+        Digests come from the stat index where it has them; an entry under the key whose manifest names
+        other inputs than these files' samples means a record lied (or the entry is not this key's): the
+        inputs' records are dropped and the key computed again from the files' bytes.
+        """
+        key, inputs = self._key(model, style, options)
+        proof = _inputs_digest(inputs)
+        if self.root is not None and _recorded_inputs(self._directory(key)) not in (None, proof):
+            self._forget(inputs)
+            key, inputs = self._key(model, style, options)
+        self._inputs[key] = proof
+        return key
+
+    def _key(self, model: Path, style: str, options: ConvertOptions) -> tuple[str, list[Path]]:
         model_digest = self.digest(model)
+        locations = self.external_data(model, model_digest)
+        externals = [external_data_path(model, loc) for loc in locations]
         material = {
             "layout": _LAYOUT,
             "plugin": __version__,
             "onnxruntime": onnxruntime_version(),
             "model": model_digest,
-            "external": [
-                [loc, self.digest(external_data_path(model, loc))] for loc in self.external_data(model, model_digest)
-            ],
+            "external": [[loc, self.digest(path)] for loc, path in zip(locations, externals, strict=True)],
             "level": options.optimization_level,
             "style": style,
             "target_platform": options.target_platform,
             "custom_ops": [self.digest(lib) for lib in options.custom_op_libraries],
             "save_optimized_onnx": options.save_optimized_onnx,
         }
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        return key, [model, *externals, *options.custom_op_libraries]
+
+    def _forget(self, paths: list[Path]) -> None:
+        """Drop the stat-index records of ``paths``."""
+        assert self.root is not None
+        for path in paths:
+            with suppress(OSError):
+                (self.root / "stat" / (hashlib.sha256(os.fsencode(path.resolve())).hexdigest() + ".json")).unlink()
 
     # -- entries ------------------------------------------------------------------------------------
 
     def get(self, key: str, need: tuple[str, ...] = ()) -> CacheEntry | None:
         """The verified entry for ``key`` (holding the files in ``need`` too); anything else is a miss.
 
-        A missing entry is a plain miss; a partial, changed or malformed one is discarded. A file whose
-        (size, mtime, inode, ctime) still matches the manifest is trusted; any other is rehashed, and
-        its new stamp recorded when the bytes are still the ones the manifest names.
+        A missing entry is a plain miss, and so is a key this ``Cache`` did not compute (its inputs are
+        unknown). A partial, changed or malformed entry is discarded, and so is one made for another key
+        or from other inputs.
+        A file that is not a regular file is refused. A file whose (size, mtime, inode, ctime) still
+        matches the manifest is trusted; any other is rehashed, and its new stamp recorded when the bytes
+        are still the ones the manifest names.
         """
-        if self.root is None:
+        if self.root is None or key not in self._inputs:
             return None
         directory = self._directory(key)
         try:
@@ -190,12 +239,16 @@ class Cache:
         try:
             if not stat.S_ISDIR(st.st_mode):
                 raise ValueError("not a directory")
-            files, warnings = _read_manifest(directory, need)
+            manifest = _read_manifest(directory, need)
+            if manifest.key != key:
+                raise ValueError("made for another key")
+            if manifest.inputs != self._inputs[key]:
+                raise ValueError("made from other inputs")
             restamped = {}
-            for name, (digest, stamp) in files.items():
-                current = _stamp(directory / name)
+            for name, (digest, stamp) in manifest.files.items():
+                current = _entry_stamp(directory / name)
                 if current != stamp:
-                    if file_integrity_digest(directory / name) != digest or _stamp(directory / name) != current:
+                    if file_integrity_digest(directory / name) != digest or _entry_stamp(directory / name) != current:
                         raise ValueError(f"{name} changed")
                     restamped[name] = current
             usage_text = (directory / "usage.config").read_text(encoding="utf-8")
@@ -206,8 +259,8 @@ class Cache:
             self._discard(key, directory, identity)
             return None
         if restamped:
-            self._restamp(key, directory, files, warnings, restamped)
-        return CacheEntry(directory, usage, warnings, value_types)
+            self._restamp(key, directory, manifest, restamped)
+        return CacheEntry(directory, usage, manifest.warnings, value_types)
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
@@ -215,16 +268,13 @@ class Cache:
             raise ValueError(f"not a cache key: {key!r}")
         return self.root / "objects" / key[:2] / key
 
-    def _restamp(
-        self, key: str, directory: Path, files: _Files, warnings: tuple[str, ...], new: dict[str, list[int]]
-    ) -> None:
+    def _restamp(self, key: str, directory: Path, manifest: _Manifest, new: dict[str, list[int]]) -> None:
         """Record stamps of files just re-verified by hash (a new hard link changes ctime, say)."""
         with self.lock(key), suppress(OSError, ValueError, KeyError, TypeError):
-            if _read_manifest(directory, ())[0] != files:
+            if _read_manifest(directory, ()) != manifest:
                 return  # replaced meanwhile: leave it to its publisher
-            stamped = {n: [d, new.get(n, s)] for n, (d, s) in sorted(files.items())}
-            data = json.dumps({"files": stamped, "warnings": list(warnings)}).encode()
-            atomic_write(directory / "manifest.json", data, self._tmp())
+            stamped = {n: (d, new.get(n, s)) for n, (d, s) in manifest.files.items()}
+            atomic_write(directory / "manifest.json", manifest._replace(files=stamped).encode(), self._tmp())
 
     def restamp_own(self, entry: CacheEntry) -> None:
         """Record the current stamps of an entry this run published and then hard-linked outputs to
@@ -232,9 +282,9 @@ class Cache:
         if self.root is None:
             return
         with suppress(OSError, ValueError, KeyError, TypeError):
-            files, warnings = _read_manifest(entry.directory, ())
-            new = {name: _stamp(entry.directory / name) for name in files}
-            self._restamp(entry.directory.name, entry.directory, files, warnings, new)
+            manifest = _read_manifest(entry.directory, ())
+            new = {name: _entry_stamp(entry.directory / name) for name in manifest.files}
+            self._restamp(entry.directory.name, entry.directory, manifest, new)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -257,13 +307,19 @@ class Cache:
         return self._scratch.mkdtemp("entry-")
 
     def put(self, key: str, staging: Path, usage: ModelUsage, digests: dict[str, str]) -> CacheEntry:
-        """Publish ``staging`` (files with their integrity digests in ``digests``) as ``key``'s entry."""
+        """Publish ``staging`` (files with their integrity digests in ``digests``) as ``key``'s entry.
+
+        ``key`` must come from this ``Cache``'s ``key()``: the manifest records its inputs as they are now.
+        """
         usage_file = staging / "usage.config"
         usage_file.write_text(format_config(usage.config, [format_value_types(usage.value_types)]), encoding="utf-8")
         warnings = usage.warnings
         digests = {**digests, usage_file.name: file_integrity_digest(usage_file)}
-        files = {name: [digest, _stamp(staging / name)] for name, digest in sorted(digests.items())}
-        (staging / "manifest.json").write_text(json.dumps({"files": files, "warnings": list(warnings)}))
+        for name in digests:
+            (staging / name).chmod(_READ_ONLY)
+        files = {name: (digest, _entry_stamp(staging / name)) for name, digest in digests.items()}
+        inputs = self._inputs.get(key, "")
+        (staging / "manifest.json").write_bytes(_Manifest(files, warnings, key, inputs).encode())
         if self.root is None:
             return CacheEntry(staging, usage.config, warnings, usage.value_types)
         directory = self._directory(key)
@@ -297,10 +353,26 @@ class Cache:
             shutil.rmtree(trash, ignore_errors=True)
 
 
-def _read_manifest(directory: Path, need: tuple[str, ...]) -> tuple[_Files, tuple[str, ...]]:
-    """The manifest's files (name -> xxh3-128, stamp) and warnings; ``ValueError`` if it is malformed."""
+def _inputs_digest(paths: list[Path]) -> str:
+    """What an entry's manifest records of the inputs its key was computed from (their samples, in order)."""
+    return integrity_digest("\0".join(sample_digest(p) for p in paths).encode())
+
+
+def _recorded_inputs(directory: Path) -> str | None:
+    """The inputs digest the manifest in ``directory`` records; None if there is none to read."""
+    try:
+        inputs = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))["inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return inputs if isinstance(inputs, str) else None
+
+
+def _read_manifest(directory: Path, need: tuple[str, ...]) -> _Manifest:
+    """The manifest (files: name -> xxh3-128, stamp); ``ValueError`` if it is malformed."""
     raw = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    files, warnings = raw["files"], raw["warnings"]
+    files, warnings, key, inputs = raw["files"], raw["warnings"], raw["key"], raw["inputs"]
+    if not (isinstance(key, str) and _SHA256.fullmatch(key) and isinstance(inputs, str) and _XXH128.fullmatch(inputs)):
+        raise ValueError("manifest does not say what the entry was made for")
     if not isinstance(files, dict) or not (_REQUIRED_FILES | set(need)) <= files.keys() <= _ENTRY_FILES:
         raise ValueError("manifest lists the wrong files")
     parsed: _Files = {}
@@ -310,7 +382,7 @@ def _read_manifest(directory: Path, need: tuple[str, ...]) -> tuple[_Files, tupl
         parsed[name] = (digest, stamp)
     if not isinstance(warnings, list) or not all(isinstance(w, str) and w.isprintable() for w in warnings):
         raise ValueError("manifest warnings are malformed")
-    return parsed, tuple(warnings)
+    return _Manifest(parsed, tuple(warnings), key, inputs)
 
 
 @functools.cache
@@ -333,6 +405,18 @@ def onnxruntime_version() -> str:
 
 def _stamp(path: Path) -> list[int]:
     st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+def _entry_stamp(path: Path) -> list[int]:
+    """The stamp of a file in an entry, which must be a regular file (never a link out of the cache),
+    read-only (an entry published by an older version is made so: its changed ctime gets it rehashed)."""
+    st = path.lstat()
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path.name} is not a regular file")
+    if st.st_mode & 0o222:
+        path.chmod(_READ_ONLY)
+        st = path.lstat()
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
