@@ -91,6 +91,22 @@ def _terminal_escape_in_warnings(entry: Path) -> None:
     _manifest(entry, lambda m: m.update(warnings=["\x1b[2J\nwarning: all good"]))
 
 
+def _usage_is_a_symlink(entry: Path) -> None:
+    """To the same bytes, outside the cache: still not a file the cache owns."""
+    usage = entry / "usage.config"
+    outside = write(entry.parents[4] / f"{entry.name}.usage.config", usage.read_bytes())
+    usage.unlink()
+    usage.symlink_to(outside)
+
+
+def _manifest_is_a_symlink_to_a_fifo(entry: Path) -> None:
+    """Reading through it would block forever."""
+    fifo = entry.parents[4] / f"{entry.name}.fifo"
+    os.mkfifo(fifo)
+    (entry / "manifest.json").unlink()
+    (entry / "manifest.json").symlink_to(fifo)
+
+
 TAMPERINGS = [
     _flip_byte_keep_stamp,
     _truncate_ort,
@@ -102,6 +118,8 @@ TAMPERINGS = [
     _entry_replaced_by_a_file,
     _ort_missing,
     _terminal_escape_in_warnings,
+    _usage_is_a_symlink,
+    _manifest_is_a_symlink_to_a_fifo,
 ]
 
 

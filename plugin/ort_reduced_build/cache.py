@@ -251,7 +251,7 @@ class Cache:
                     if file_integrity_digest(directory / name) != digest or _entry_stamp(directory / name) != current:
                         raise ValueError(f"{name} changed")
                     restamped[name] = current
-            usage_text = (directory / "usage.config").read_text(encoding="utf-8")
+            usage_text = _read_entry_file(directory / "usage.config").decode("utf-8")
             usage = parse_config(usage_text, str(directory / "usage.config"))
             recorded = parse_value_types(usage_text)
             value_types = frozenset({"unknown"}) if recorded is None else recorded
@@ -353,6 +353,15 @@ class Cache:
             shutil.rmtree(trash, ignore_errors=True)
 
 
+def _read_entry_file(path: Path) -> bytes:
+    """A small file of an entry; ``OSError`` unless it is a regular file (never through a symlink)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    with os.fdopen(os.open(path, flags), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path.name}: not a regular file")
+        return f.read()
+
+
 def _inputs_digest(paths: list[Path]) -> str:
     """What an entry's manifest records of the inputs its key was computed from (their samples, in order)."""
     return integrity_digest("\0".join(sample_digest(p) for p in paths).encode())
@@ -361,7 +370,7 @@ def _inputs_digest(paths: list[Path]) -> str:
 def _recorded_inputs(directory: Path) -> str | None:
     """The inputs digest the manifest in ``directory`` records; None if there is none to read."""
     try:
-        inputs = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))["inputs"]
+        inputs = json.loads(_read_entry_file(directory / "manifest.json"))["inputs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return inputs if isinstance(inputs, str) else None
@@ -369,7 +378,7 @@ def _recorded_inputs(directory: Path) -> str | None:
 
 def _read_manifest(directory: Path, need: tuple[str, ...]) -> _Manifest:
     """The manifest (files: name -> xxh3-128, stamp); ``ValueError`` if it is malformed."""
-    raw = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    raw = json.loads(_read_entry_file(directory / "manifest.json"))
     files, warnings, key, inputs = raw["files"], raw["warnings"], raw["key"], raw["inputs"]
     if not (isinstance(key, str) and _SHA256.fullmatch(key) and isinstance(inputs, str) and _XXH128.fullmatch(inputs)):
         raise ValueError("manifest does not say what the entry was made for")
@@ -415,8 +424,9 @@ def _entry_stamp(path: Path) -> list[int]:
     if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"{path.name} is not a regular file")
     if st.st_mode & 0o222:
-        path.chmod(_READ_ONLY)
-        st = path.lstat()
+        with suppress(OSError):  # another user's entry in a shared cache: still usable, as it is
+            path.chmod(_READ_ONLY)
+            st = path.lstat()
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
