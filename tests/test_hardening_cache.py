@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
 from ort_reduced_build.settings import ConvertOptions
@@ -154,6 +153,29 @@ def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli) -> None
     assert f"0 converted, {len(TAMPERINGS)} cached" in r.stderr, r.stderr
 
 
+_OPEN_FOR_WRITING = """
+import os, sys
+directory = os.open(sys.argv[1], os.O_RDONLY)  # opened first: the test's tmp dirs are private to root
+if os.geteuid() == 0:  # root ignores file modes: try as a normal user
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    os.close(os.open(sys.argv[2], os.O_RDWR, dir_fd=directory))
+except OSError as exc:
+    print(type(exc).__name__)
+else:
+    print("opened")
+"""
+
+
+def _open_for_writing(path: Path) -> str:
+    """What opening ``path`` for an in-place write gives a normal user: "opened" or the exception's name."""
+    r = subprocess.run(
+        [sys.executable, "-c", _OPEN_FOR_WRITING, path.parent, path.name], capture_output=True, text=True, check=True
+    )
+    return r.stdout.strip()
+
+
 def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path, cli) -> None:
     for project in ("p1", "p2"):
         write(tmp_path / project / "models/m.onnx", tiny_mlp(3))
@@ -165,9 +187,7 @@ def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path,
     assert shared and one.stat().st_ino == two.stat().st_ino == shared[0].stat().st_ino  # the warm path links
     for path in (one, *shared):
         assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0, path  # shared bytes are read-only
-    if os.geteuid() != 0:  # root ignores file modes
-        with pytest.raises(PermissionError):
-            one.open("r+b")
+    assert _open_for_writing(one) == "PermissionError"  # an in-place edit fails
     # A tool that replaces the file (write a temp file, rename it) edits this project's copy only.
     tmp = one.with_name("m.ort.tmp")
     tmp.write_bytes(b"edited")
