@@ -346,7 +346,10 @@ def _check_outputs(request: Request) -> None:
                 raise OutputError(f"{shown}: is the input {inputs[st.st_dev, st.st_ino]}; refusing to overwrite it")
         except OSError:
             pass
-        name = os.path.normcase(path.resolve()).casefold()
+        try:
+            name = os.path.normcase(path.resolve()).casefold()
+        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13): fails when written
+            name = os.path.normcase(path.absolute()).casefold()
         if name in taken:
             other = taken[name]
             raise OutputError(
