@@ -57,6 +57,7 @@ def test_every_input_and_output_kind_runs_bit_exactly_on_the_full_library(models
     assert code == 0, stderr
     assert report["ok"] is True
     assert report["reference"] == onnxruntime.__version__
+    assert report["warnings"] == []  # the same library as the reference
     assert f"(onnxruntime {onnxruntime.__version__})" in str(report["runtime"])
     names = sorted(statuses(report))
     assert names == sorted(p.relative_to(models).as_posix() for p in (models / "out").rglob("*.ort"))
@@ -252,4 +253,10 @@ def test_a_cross_compiled_runner_runs_an_arm64_library_under_qemu(models: Path, 
     assert code == 0, stderr
     assert "(onnxruntime 1.30.0)" in str(report["runtime"])
     assert set(statuses(report).values()) == {"ok"}, report
+    if not onnxruntime.__version__.startswith("1.30."):  # the reference is this host's onnxruntime
+        assert report["warnings"] == [
+            f"the reference is onnxruntime {onnxruntime.__version__} but the library is 1.30.0: outputs may "
+            "differ where kernels changed; compare with onnxruntime==1.30.*"
+        ]
+        assert f"warning: the reference is onnxruntime {onnxruntime.__version__}" in stderr
     assert len(statuses(report)) == 6

@@ -85,6 +85,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = verify.run(request, None if args.json or args.quiet else _print_model)
     if args.json:
         print(json.dumps(report.to_json(args.allow_skipped), indent=2))
+    for warning in report.warnings:
+        say(args, f"warning: {warning}")
     say(args, _summary(report, "verify"))
     return EXIT_OK if report.ok(args.allow_skipped) else EXIT_FAILED
 

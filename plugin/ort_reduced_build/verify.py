@@ -114,6 +114,19 @@ class Report:
     reference: str
     """onnxruntime's version (the reference)."""
     models: tuple[ModelReport, ...]
+    runtime_version: str = ""
+    """The version the built library reports (empty when no model got that far)."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """A reference of another major.minor than the library: its kernels may differ, and so may outputs."""
+        minor = [".".join(v.split(".")[:2]) for v in (self.runtime_version, self.reference)]
+        if not self.runtime_version or minor[0] == minor[1]:
+            return []
+        return [
+            f"the reference is onnxruntime {self.reference} but the library is {self.runtime_version}: outputs "
+            f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*"
+        ]
 
     def ok(self, allow_skipped: bool = False) -> bool:
         allowed = {"ok", "skipped"} if allow_skipped else {"ok"}
@@ -124,6 +137,7 @@ class Report:
             "ok": self.ok(allow_skipped),
             "runtime": self.runtime,
             "reference": self.reference,
+            "warnings": self.warnings,
             "models": [
                 {
                     "path": m.path,
@@ -254,7 +268,8 @@ def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None =
             reports.append(report)
             if on_model is not None:
                 on_model(report)
-    return Report(f"{request.library} (onnxruntime {version})", onnxruntime.__version__, tuple(reports))
+    runtime = f"{request.library} (onnxruntime {version})"
+    return Report(runtime, onnxruntime.__version__, tuple(reports), "" if version == "?" else version)
 
 
 @contextmanager
