@@ -467,62 +467,43 @@ def bert_encoder(vocab: int = 100, dim: int = 32, heads: int = 2, max_seq: int =
     return _model(graph)
 
 
-def lstm_state(inputs: int = 8, hidden: int = 16, seed: int = 22) -> onnx.ModelProto:
+def _recurrent(op: str, gates: int, states: tuple[str, ...], seed: int, **attrs: int) -> onnx.ModelProto:
+    """One ONNX ``op`` (LSTM: 4 gates, GRU: 3) with initial-state inputs ``states`` and every output;
+    input size 8, hidden size 16, dynamic seq and batch."""
+    inputs, hidden = 8, 16
+    rng = _rng(seed)
+    inits = [
+        _init("W", (1, gates * hidden, inputs), rng),
+        _init("R", (1, gates * hidden, hidden), rng),
+        _init("B", (1, 2 * gates * hidden), rng),
+    ]
+    outputs = ["Y", *(f"Y_{s.removeprefix('initial_')}" for s in states)]
+    node = helper.make_node(op, ["x", "W", "R", "B", "", *states], outputs, hidden_size=hidden, **attrs)
+    state = [1, "batch", hidden]
+    graph = helper.make_graph(
+        [node],
+        f"{op.lower()}_state" if op == "LSTM" else op.lower(),
+        [
+            helper.make_tensor_value_info("x", F, ["seq", "batch", inputs]),
+            *(helper.make_tensor_value_info(s, F, state) for s in states),
+        ],
+        [
+            helper.make_tensor_value_info("Y", F, ["seq", 1, "batch", hidden]),
+            *(helper.make_tensor_value_info(o, F, state) for o in outputs[1:]),
+        ],
+        inits,
+    )
+    return _model(graph)
+
+
+def lstm_state() -> onnx.ModelProto:
     """LSTM with initial_h/initial_c inputs and all three outputs Y, Y_h, Y_c; dynamic seq and batch."""
-    rng = _rng(seed)
-    inits = [
-        _init("W", (1, 4 * hidden, inputs), rng),
-        _init("R", (1, 4 * hidden, hidden), rng),
-        _init("B", (1, 8 * hidden), rng),
-    ]
-    node = helper.make_node(
-        "LSTM", ["x", "W", "R", "B", "", "initial_h", "initial_c"], ["Y", "Y_h", "Y_c"], hidden_size=hidden
-    )
-    state = [1, "batch", hidden]
-    graph = helper.make_graph(
-        [node],
-        "lstm_state",
-        [
-            helper.make_tensor_value_info("x", F, ["seq", "batch", inputs]),
-            helper.make_tensor_value_info("initial_h", F, state),
-            helper.make_tensor_value_info("initial_c", F, state),
-        ],
-        [
-            helper.make_tensor_value_info("Y", F, ["seq", 1, "batch", hidden]),
-            helper.make_tensor_value_info("Y_h", F, state),
-            helper.make_tensor_value_info("Y_c", F, state),
-        ],
-        inits,
-    )
-    return _model(graph)
+    return _recurrent("LSTM", 4, ("initial_h", "initial_c"), seed=22)
 
 
-def gru(inputs: int = 8, hidden: int = 16, seed: int = 23) -> onnx.ModelProto:
+def gru() -> onnx.ModelProto:
     """GRU (linear_before_reset, as PyTorch exports it) with an initial_h input; outputs Y, Y_h; dynamic seq/batch."""
-    rng = _rng(seed)
-    inits = [
-        _init("W", (1, 3 * hidden, inputs), rng),
-        _init("R", (1, 3 * hidden, hidden), rng),
-        _init("B", (1, 6 * hidden), rng),
-    ]
-    node = helper.make_node(
-        "GRU", ["x", "W", "R", "B", "", "initial_h"], ["Y", "Y_h"], hidden_size=hidden, linear_before_reset=1
-    )
-    state = [1, "batch", hidden]
-    graph = helper.make_graph(
-        [node],
-        "gru",
-        [
-            helper.make_tensor_value_info("x", F, ["seq", "batch", inputs]),
-            helper.make_tensor_value_info("initial_h", F, state),
-        ],
-        [
-            helper.make_tensor_value_info("Y", F, ["seq", 1, "batch", hidden]),
-            helper.make_tensor_value_info("Y_h", F, state),
-        ],
-        inits,
-    )
-    return _model(graph)
+    return _recurrent("GRU", 3, ("initial_h",), seed=23, linear_before_reset=1)
 
 
 def float16_mlp(features: int = 8, hidden: int = 16, seed: int = 24) -> onnx.ModelProto:

@@ -16,16 +16,7 @@ from ort_reduced_build._elf import machine
 from ort_reduced_build.build import toolchain_emulator
 from ort_reduced_build.cli import main
 
-TOOLCHAIN = """set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
-set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)
-"""
+TOOLCHAIN = (Path(__file__).parent / "aarch64-linux-gnu.toolchain.cmake").read_text()
 
 
 @pytest.fixture

@@ -139,16 +139,7 @@ def test_minimal_runtime_runs_every_model_and_rejects_others(project: Path) -> N
 
 
 AARCH64_TOOLS = ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-g++", "qemu-aarch64-static")
-AARCH64_TOOLCHAIN = """set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
-set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/aarch64-linux-gnu)
-"""
+AARCH64_TOOLCHAIN = Path(__file__).parent / "aarch64-linux-gnu.toolchain.cmake"
 
 
 @pytest.mark.skipif(
@@ -162,9 +153,7 @@ def test_aarch64_runtime_cross_built_and_verified_under_qemu(tmp_path: Path) -> 
     check_converter()
     work = Path(os.environ.get("ORT_REDUCED_BUILD_E2E_AARCH64_DIR") or tmp_path)
     project = app_project(work, tmp_path, skip=("tfidf.onnx",))
-    toolchain = project / "aarch64.cmake"
-    toolchain.write_text(AARCH64_TOOLCHAIN)
-    build = configure(project, f"-DCMAKE_TOOLCHAIN_FILE={toolchain}")
+    build = configure(project, f"-DCMAKE_TOOLCHAIN_FILE={AARCH64_TOOLCHAIN}")
     report = build_and_verify(project, build)
     library = Path(str(report["runtime"]).split(" (")[0])
     from ort_reduced_build._elf import machine
