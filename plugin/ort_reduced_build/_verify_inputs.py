@@ -75,11 +75,7 @@ def read_inputs_file(path: Path) -> InputsFile:
         data = json.loads(raw) if kind == "JSON" else _toml().loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise VerifyError(f"{path}: not a valid {kind} file: {exc}") from None
-    if not isinstance(data, dict):
-        raise VerifyError(f"{path}: expected a table at the top level")
-    unknown = sorted(set(data) - {"defaults", "models"})
-    if unknown:
-        raise VerifyError(f"{path}: unknown key(s) {', '.join(unknown)} (expected: defaults, models)")
+    data = _table(data, path, "the top level", ("defaults", "models"))
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise VerifyError(f"{path}: 'models' must be a table of model entries")
@@ -97,12 +93,18 @@ def _toml() -> Any:
     return tomllib
 
 
-def _model_spec(raw: object, path: Path, where: str) -> ModelSpec:
+def _table(raw: object, path: Path, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``raw`` as a table of known ``keys``; ``VerifyError`` naming the file and the entry otherwise."""
     if not isinstance(raw, dict):
         raise VerifyError(f"{path}: {where} must be a table")
-    unknown = sorted(set(raw) - {"inputs", "dims", "rtol", "atol"})
+    unknown = sorted(set(raw) - set(keys))
     if unknown:
-        raise VerifyError(f"{path}: {where}: unknown key(s) {', '.join(unknown)} (expected: inputs, dims, rtol, atol)")
+        raise VerifyError(f"{path}: {where}: unknown key(s) {', '.join(unknown)} (expected: {', '.join(keys)})")
+    return raw
+
+
+def _model_spec(raw: object, path: Path, where: str) -> ModelSpec:
+    raw = _table(raw, path, where, ("inputs", "dims", "rtol", "atol"))
     dims = raw.get("dims", {})
     if not isinstance(dims, dict) or not all(isinstance(v, int) and v >= 0 for v in dims.values()):
         raise VerifyError(f"{path}: {where}.dims must map dimension names to non-negative integers")
@@ -126,11 +128,7 @@ def _tolerance(raw: object, path: Path, where: str) -> float | None:
 
 
 def _input_spec(raw: object, path: Path, where: str) -> InputSpec:
-    if not isinstance(raw, dict):
-        raise VerifyError(f"{path}: {where} must be a table")
-    unknown = sorted(set(raw) - {"shape", "range", "value", "npy"})
-    if unknown:
-        raise VerifyError(f"{path}: {where}: unknown key(s) {', '.join(unknown)} (expected: shape, range, value, npy)")
+    raw = _table(raw, path, where, ("shape", "range", "value", "npy"))
     shape = raw.get("shape")
     if shape is not None and not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
         raise VerifyError(f"{path}: {where}.shape must be a list of non-negative integers")
