@@ -42,6 +42,26 @@ def _stable_opsets(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _dense(
+    nodes: list[onnx.NodeProto],
+    inits: list[onnx.TensorProto],
+    rng: np.random.Generator,
+    x: str,
+    p: str,
+    n_in: int,
+    n_out: int,
+) -> str:
+    """A fully connected layer ``x @ {p}w + {p}b`` appended to ``nodes``/``inits``; its output's name."""
+    inits.extend([_init(f"{p}w", (n_in, n_out), rng), _init(f"{p}b", (n_out,), rng)])
+    nodes.extend(
+        [
+            helper.make_node("MatMul", [x, f"{p}w"], [f"{p}mm"]),
+            helper.make_node("Add", [f"{p}mm", f"{p}b"], [f"{p}out"]),
+        ]
+    )
+    return f"{p}out"
+
+
 def cnn(
     channels: tuple[int, ...] = (8, 16), size: int = 32, classes: int = 10, seed: int = 0, depth: int = 1
 ) -> onnx.ModelProto:
@@ -228,14 +248,7 @@ def bert_like(dim: int = 256, heads: int = 4, seq: int = 128, layers: int = 4, s
         return f"{p}out"
 
     def dense(x: str, p: str, n_in: int, n_out: int) -> str:
-        inits.extend([_init(f"{p}w", (n_in, n_out), rng), _init(f"{p}b", (n_out,), rng)])
-        nodes.extend(
-            [
-                helper.make_node("MatMul", [x, f"{p}w"], [f"{p}mm"]),
-                helper.make_node("Add", [f"{p}mm", f"{p}b"], [f"{p}out"]),
-            ]
-        )
-        return f"{p}out"
+        return _dense(nodes, inits, rng, x, p, n_in, n_out)
 
     x = "x"
     for i in range(layers):
@@ -407,14 +420,7 @@ def bert_encoder(vocab: int = 100, dim: int = 32, heads: int = 2, max_seq: int =
         return f"{p}out"
 
     def dense(x: str, p: str, n_in: int, n_out: int) -> str:
-        inits.extend([_init(f"{p}w", (n_in, n_out), rng), _init(f"{p}b", (n_out,), rng)])
-        nodes.extend(
-            [
-                helper.make_node("MatMul", [x, f"{p}w"], [f"{p}mm"]),
-                helper.make_node("Add", [f"{p}mm", f"{p}b"], [f"{p}out"]),
-            ]
-        )
-        return f"{p}out"
+        return _dense(nodes, inits, rng, x, p, n_in, n_out)
 
     h0 = layer_norm("emb", "ln0_")
     qkv = {}
