@@ -102,12 +102,10 @@ def runnable(
 
     def check(library: Path) -> list[str]:
         from . import verify
-        from .build import read_stamp
 
         target = _target(args, build_dir, emulator)
-        config = Path(str(read_stamp(build_dir).get("config") or args.config))
         with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
-            models = ort_models(args.models, config, Path(tmp))
+            models = ort_models(args.models, args.config, Path(tmp))
             request = verify.VerifyRequest(models=tuple(models), library=library, target=target)
             report = verify.run(request, None if args.quiet else _print_model)
         say(args, _summary(report, "run of the models on"))
