@@ -5,6 +5,7 @@ compiler and qemu-user where they are installed (.ci/run installs them).
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -67,7 +68,8 @@ def test_a_protoc_of_another_version_is_refused_naming_both(tree: Path, capsys: 
     assert code == 1
     assert err.strip() == (
         f"error: {tree / 'protoc-3.12.4'} is protoc 3.12.4, but ONNX Runtime's protobuf is 3.21.12: "
-        "give a protoc 3.21.12 with --protoc (Debian 12: apt install protobuf-compiler)"
+        "give a protoc 3.21.12 with --protoc (Debian 12: apt install protobuf-compiler), or a deps dir holding "
+        "protobuf's sources"
     )
 
 
@@ -96,6 +98,68 @@ def test_the_deps_dirs_prebuilt_protoc_is_left_to_ort(
     assert code == 0, err
     assert not any(a.startswith("ONNX_CUSTOM_PROTOC_EXECUTABLE=") for a in argv)
     assert f"FETCHCONTENT_SOURCE_DIR_PROTOC_BINARY={tree / 'deps' / 'protoc_linux_x64'}" in argv
+
+
+def protobuf_sources(deps: Path, version: str) -> Path:
+    """A stand-in for protobuf's source tree (the real one cannot be downloaded here): a CMake project whose
+    ``protoc`` target is a C program answering ``--version`` with ``version``."""
+    src = deps / "protobuf"
+    src.mkdir(parents=True)
+    (src / "protoc.c").write_text(f'#include <stdio.h>\nint main(void){{puts("libprotoc {version}");return 0;}}\n')
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.20)\nproject(protobuf C)\nadd_executable(protoc protoc.c)\n"
+    )
+    return src
+
+
+def test_without_a_matching_protoc_one_is_built_from_the_deps_dirs_protobuf_sources(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ort_reduced_build import _protoc
+
+    bin_dir = tree / "bin"
+    bin_dir.mkdir()
+    protoc(bin_dir, "3.12.4").rename(bin_dir / "protoc")  # PATH's is another version
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(shutil.which('cmake') or 'cmake').parent}:/usr/bin:/bin")
+    protobuf_sources(tree / "deps", "3.21.12")
+    code, argv, err = dry_run(tree, capsys, "--deps-dir", str(tree / "deps"), "--dry-run")
+    assert code == 0, err
+    planned = (tree / "b" / "host-protoc" / "protoc").resolve()
+    assert f"ONNX_CUSTOM_PROTOC_EXECUTABLE={planned}" in argv
+    assert not planned.exists()  # a dry run builds nothing
+
+    _protoc.ensure(planned, tree / "ort", tree / "deps")
+    out = subprocess.run([str(planned), "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "libprotoc 3.21.12"
+    before = planned.stat().st_mtime_ns
+    _protoc.ensure(planned, tree / "ort", tree / "deps")  # built once per build directory
+    assert planned.stat().st_mtime_ns == before
+
+
+def test_a_protoc_built_from_sources_of_another_version_is_refused(tree: Path) -> None:
+    from ort_reduced_build import _protoc
+    from ort_reduced_build.errors import BuildError
+
+    protobuf_sources(tree / "deps", "3.20.0")
+    planned = tree / "b" / "host-protoc" / "protoc"
+    with pytest.raises(BuildError, match=r"the protoc built from .*protobuf is 3\.20\.0, not 3\.21\.12"):
+        _protoc.ensure(planned, tree / "ort", tree / "deps")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ORT_DEPS_DIR") or not os.environ.get("ORT_SOURCE_DIR"),
+    reason="ORT_SOURCE_DIR and ORT_DEPS_DIR are not set: no real protobuf sources to build protoc from",
+)
+@pytest.mark.slow
+def test_the_real_protobuf_sources_give_the_pinned_protoc(tmp_path: Path) -> None:
+    from ort_reduced_build import _ortdeps, _protoc
+
+    ort, deps = Path(os.environ["ORT_SOURCE_DIR"]), Path(os.environ["ORT_DEPS_DIR"])
+    planned = tmp_path / "host-protoc" / "protoc"
+    launchers = (("C", "ccache"), ("CXX", "ccache")) if shutil.which("ccache") else ()
+    _protoc.ensure(planned, ort, deps, launchers=launchers)
+    out = subprocess.run([str(planned), "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"libprotoc {_ortdeps.protobuf_pin(ort)}"
 
 
 CROSS_TOOLS = ("aarch64-linux-gnu-gcc", "qemu-aarch64-static", "cmake")

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import _ortdeps
+from . import _ortdeps, _protoc
 from ._fileio import atomic_write
 from .cache import onnxruntime_version
 from .config import OpsConfig, format_config, read_config_and_value_types
@@ -372,7 +372,8 @@ def _resolved(request: BuildRequest) -> BuildRequest:
     if request.cmake is None and (cmake := default_cmake()) is not None:
         request = replace(request, cmake=cmake)
     if request.toolchain_file is not None:
-        request = replace(request, protoc=host_protoc(request))
+        protoc = _protoc.choose(request.ort_source, request.deps_dir, request.protoc, request.build_dir)
+        request = replace(request, protoc=protoc)
         if not request.emulator:
             request = replace(request, emulator=toolchain_emulator(request.toolchain_file, request.cmake))
     return request
@@ -392,28 +393,6 @@ def toolchain_emulator(toolchain_file: Path, cmake: Path | None = None) -> tuple
             return ()
     lines = out.stderr.strip().splitlines()
     return tuple(p for p in lines[-1].split(";") if p) if out.returncode == 0 and lines else ()
-
-
-def host_protoc(request: BuildRequest) -> Path | None:
-    """The host ``protoc`` for a cross build: the one given, else the deps dir's prebuilt one (ORT takes it
-    itself), else ``protoc`` on PATH; its version must match ORT's protobuf pin (``BuildError`` if not)."""
-    if request.protoc is None and request.deps_dir is not None and _ortdeps.has_host_protoc(request.deps_dir):
-        return None
-    found = request.protoc or (Path(p) if (p := shutil.which("protoc")) else None)
-    if found is None:
-        return None  # ORT downloads its prebuilt protoc (needs the network)
-    pin = _ortdeps.protobuf_pin(request.ort_source)
-    try:
-        out = subprocess.run([str(found), "--version"], capture_output=True, text=True, check=False).stdout
-    except OSError as exc:
-        raise BuildError(f"{found}: cannot run protoc: {exc.strerror}") from None
-    version = out.strip().removeprefix("libprotoc ").strip()
-    if pin is not None and version != pin:
-        raise BuildError(
-            f"{found} is protoc {version or '(unknown version)'}, but ONNX Runtime's protobuf is {pin}: "
-            f"give a protoc {pin} with --protoc (Debian 12: apt install protobuf-compiler)"
-        )
-    return found.resolve()
 
 
 Check = Callable[[Path], list[str]]
@@ -437,6 +416,9 @@ def run(
     never dropped."""
     host = host or Host()
     request = _resolved(request)
+    if request.protoc is not None and request.deps_dir and _protoc.planned(request.protoc, request.build_dir):
+        _protoc.ensure(request.protoc, request.ort_source, request.deps_dir, cmake=request.cmake,
+                       launchers=request.compiler_launchers, jobs=request.jobs, on_output=on_output)  # fmt: skip
     broken = _broken_lto(request, host)
     result = _build(replace(request, lto=False) if broken else request, on_output, host)
     if check is None:
