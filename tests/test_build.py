@@ -145,6 +145,25 @@ def test_deps_dir_maps_deps_txt_names_to_fetchcontent(
     assert "lacks date, flatbuffers" in caplog.text
 
 
+def test_an_optional_dependency_the_deps_dir_lacks_is_left_out_not_downloaded(stub_ort: Path, tmp_path: Path) -> None:
+    """Seen on an aarch64 cross build: ORT enables KleidiAI for arm64 and, fully disconnected, compiles MLAS
+    against an empty kleidiai tree ("kai/ukernels/...: No such file"). Without it in the deps dir, the build
+    leaves it out with build.py's own flag; with it, or when build.py has no such flag, nothing changes."""
+    with (stub_ort / "cmake" / "deps.txt").open("a") as f:
+        f.write("kleidiai;https://x/k.tar.gz;0\n")
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    req = request(stub_ort, deps_dir=deps)
+    assert "--no_kleidiai" not in build.compose(req, TYPED, LINUX)  # this build.py has no such flag
+    args = stub_ort / "tools" / "ci_build" / "build_args.py"
+    args.write_text('parser.add_argument("--no_kleidiai", action="store_true")\n')
+    assert "--no_kleidiai" in build.compose(req, TYPED, LINUX)
+    (deps / "kleidiai").mkdir()
+    argv = build.compose(req, TYPED, LINUX)
+    assert "--no_kleidiai" not in argv
+    assert f"FETCHCONTENT_SOURCE_DIR_KLEIDIAI={deps.as_posix()}/kleidiai" in argv
+
+
 def test_patches_apply_once(stub_ort: Path, tmp_path: Path) -> None:
     date = tmp_path / "deps" / "date"
     (date / "include").mkdir(parents=True)

@@ -15,6 +15,7 @@ import logging
 import platform
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "deps_txt_names",
     "fetchcontent_defines",
     "has_host_protoc",
+    "leave_out_flags",
     "patch_steps",
     "protobuf_pin",
     "split_series",
@@ -66,6 +68,33 @@ DEPS: dict[str, Dep] = {
     "safeint": Dep("safeint"),
 }
 """The dependencies of a minimal CPU build (unit tests off); others map to their own name."""
+
+OPTIONAL = {"kleidiai": "--no_kleidiai"}
+"""Dependencies a build can go without, and the build.py flag that leaves each out: KleidiAI (Arm's
+micro-kernels in MLAS, built only for arm64 targets and downloaded then)."""
+
+
+def leave_out_flags(ort_source: Path, deps_dir: Path, extra: Sequence[str]) -> list[str]:
+    """build.py flags leaving out the optional dependencies ``deps_dir`` lacks, which ORT would download."""
+    known = set(deps_txt_names(ort_source))
+    flags = []
+    for name, flag in sorted(OPTIONAL.items()):
+        if name in known and not (deps_dir / name).is_dir() and flag not in extra and _accepts(ort_source, flag):
+            log.info("%s has no %s: building without it (%s)", deps_dir, name, flag)
+            flags.append(flag)
+    return flags
+
+
+def _accepts(ort_source: Path, flag: str) -> bool:
+    """Whether ORT's build.py (or its build_args.py) defines ``flag``."""
+    for name in ("build_args.py", "build.py"):
+        try:
+            if f'"{flag}"' in (ort_source / "tools" / "ci_build" / name).read_text(encoding="utf-8"):
+                return True
+        except (OSError, UnicodeDecodeError):
+            continue
+    return False
+
 
 _PROTOC = {
     ("Linux", "x86_64"): "protoc_linux_x64",

@@ -216,6 +216,8 @@ def compose(
     if host.system == "Linux" and host.root:
         argv.append("--allow_running_as_root")  # build.py refuses root otherwise (containers, CI)
     argv += _target_flags(request)
+    if request.deps_dir is not None:
+        argv += _ortdeps.leave_out_flags(request.ort_source, request.deps_dir, extra)
     argv += extra
     defines = ["onnxruntime_BUILD_UNIT_TESTS=OFF"]
     defines += [f"CMAKE_{lang}_COMPILER_LAUNCHER={tool}" for lang, tool in request.compiler_launchers]
