@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from ort_reduced_build.cli import main, make_parser
+from ort_reduced_build.config import parse_config
 
 from tests import modelgen
 
@@ -203,3 +204,83 @@ def test_directories_of_ort_files_are_checked(in_project: Project, tmp_path: Pat
     report = json_out(capsys)
     assert sorted(report["models"]) == [f"{mixed}/cnn.ort", f"{mixed}/mlp.onnx"]
     assert [(g["op"], g["models"]) for g in report["gaps"]] == [("Gemm", [f"{mixed}/cnn.ort"])]
+
+
+@pytest.fixture(scope="session")
+def qdq_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A statically quantized (QDQ) CNN: Runtime style saves its QDQ fusions as runtime optimizations."""
+    models = tmp_path_factory.mktemp("qdq") / "models"
+    modelgen.quantized(modelgen.cnn(), models / "cnn_qdq.onnx", "QDQ")
+    return models
+
+
+def _quantized_maxpool_type(config: Path) -> str:
+    """The one non-float type the config lets MaxPool take: the type the QDQ fusion makes it run on."""
+    types = parse_config(config.read_text()).types["ai.onnx", "MaxPool"].inputs[0] - {"float"}
+    assert len(types) == 1, types
+    return next(iter(types))
+
+
+@pytest.mark.parametrize("style", ["Fixed", "Runtime"])
+def test_converted_ort_files_pass_check_against_the_config_convert_wrote_with_them(
+    qdq_models: Path, style: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A Runtime-style .ort failed check against its own config ("all types" gaps): the types its replayed
+    QDQ fusions use were unknown. ORT's converter writes the same config (test_equivalence), so the check
+    was too strict; the needs of a given .ort now include its replayed graph's exact types."""
+    monkeypatch.chdir(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["convert", str(qdq_models), "-o", "out", "--optimization-style", style, *cache]) == 0
+    config = Path("out/required_operators_and_types.config")
+    ort_file = next(Path("out").glob("*.ort"))
+    assert (".with_runtime_opt" in ort_file.name) == (style == "Runtime")
+    capsys.readouterr()
+    assert main(["check", str(qdq_models), "--config", str(config), "--optimization-style", style, *cache]) == 0
+    assert main(["check", "out", "--config", str(config), *cache]) == 0, capsys.readouterr().out
+    # The config of the .ort alone is the one convert wrote from the .onnx: nothing kept with all types.
+    assert main(["config", "out", "-o", "from_ort.config", *cache]) == 0
+    assert parse_config(Path("from_ort.config").read_text()) == parse_config(config.read_text())
+
+    quantized = _quantized_maxpool_type(config)
+    lacking = Path("lacking.config")
+    lacking.write_text(config.read_text().replace(f'"{quantized}"', '"float"'))
+    capsys.readouterr()
+    for models in (str(qdq_models), "out"):
+        assert main(["check", models, "--config", str(lacking), "--optimization-style", style, *cache]) == 1
+        out = capsys.readouterr().out
+        assert f"ai.onnx;12;MaxPool input 0 type {quantized}  needed by: " in out
+        assert "all types" not in out
+
+
+def test_saved_optimizations_this_onnxruntime_does_not_make_again_keep_all_their_types(
+    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Records saved for another target (int8 QDQ fusions on arm) are not re-derived with the default one:
+    the ops they add or rewrite keep all their types, and a warning says so."""
+    monkeypatch.chdir(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    argv = ["convert", str(qdq_models), "-o", "out", "--optimization-style", "Runtime", "--target-platform", "arm"]
+    assert main([*argv, *cache]) == 0
+    capsys.readouterr()
+    assert main(["config", "out", "-o", "default.config", *cache]) == 0
+    assert "saved runtime optimization(s) are not made again by this onnxruntime" in capsys.readouterr().err
+    assert ("ai.onnx", "QuantizeLinear") not in parse_config(Path("default.config").read_text()).types
+    assert main(["config", "out", "-o", "arm.config", "--target-platform", "arm", *cache]) == 0
+    assert "not made again" not in capsys.readouterr().err
+    exact = parse_config(Path("arm.config").read_text())
+    assert exact == parse_config(Path("out/required_operators_and_types.config").read_text())
+
+
+def test_a_given_ort_whose_replay_cannot_be_derived_keeps_all_types_and_says_why(
+    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The derivation runs in a worker like a conversion; one that fails (here: past --timeout) leaves the
+    file's own needs with its replayed ops unrestricted, never a narrower config."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", str(qdq_models), "-o", "out", "--optimization-style", "Runtime", "--no-cache"]) == 0
+    capsys.readouterr()
+    assert main(["config", "out", "-o", "x.config", "--no-cache", "--timeout", "0.001"]) == 0
+    err = capsys.readouterr().err
+    assert "could not be derived again (conversion timed out after 0.001s)" in err
+    types = parse_config(Path("x.config").read_text()).types
+    assert ("ai.onnx", "MaxPool") not in types and ("ai.onnx", "Conv") in types
