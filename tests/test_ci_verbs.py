@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,18 @@ def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys
     out = capsys.readouterr().out
     assert f"ai.onnx;13;ArgMax (op not in config)  needed by: {', '.join(MLPS)}" in out
     assert f"ai.onnx;13;Abs (op not in config)  needed by: {CONTROL_FLOW}" in out  # an op inside If
+
+
+def test_check_fix_hint_keeps_the_other_models_the_config_lists(in_project: Project, capsys) -> None:
+    """Checking one model of four: the fix command names it and the three others the header lists, so
+    running it gives back the whole config, not one for a single model."""
+    bad = in_project.edited("no-argmax-fix.config", ('ArgMax{"inputs": {"0": ["float"]}},', ""))
+    assert in_project.run("check", MLPS[0], "--config", bad.name) == 1
+    fix = capsys.readouterr().err.split("fix: ", 1)[1].split("  (or ", 1)[0]
+    others = sorted(set(MODELS) - {MLPS[0]})
+    assert fix == shlex.join(["ort-reduced-build", "config", MLPS[0], *others, "-o", bad.name])
+    assert in_project.run(*shlex.split(fix)[1:]) == 0
+    assert bad.read_text() == in_project.config.read_text()
 
 
 def test_check_finds_a_removed_type_and_reports_all_gaps_as_json(in_project: Project, capsys) -> None:
@@ -284,3 +298,91 @@ def test_a_given_ort_whose_replay_cannot_be_derived_keeps_all_types_and_says_why
     assert "could not be derived again (conversion timed out after 0.001s)" in err
     types = parse_config(Path("x.config").read_text()).types
     assert ("ai.onnx", "MaxPool") not in types and ("ai.onnx", "Conv") in types
+
+
+@pytest.fixture
+def qdq_project(qdq_models: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch) -> list[str]:
+    """The QDQ model copied to ``models/`` in a fresh working directory; the cache flags (one cache per session)."""
+    shutil.copytree(qdq_models, tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    return ["--cache-dir", str(tmp_path_factory.getbasetemp() / "qdq-cache")]
+
+
+def _hook(hook_id: str) -> list[str]:
+    """The argv (after the program) of a hook in .pre-commit-hooks.yaml."""
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    hook = text[text.index(f"- id: {hook_id}\n") :]
+    entry = next(line for line in hook.splitlines() if line.strip().startswith("entry:"))
+    return entry.split(":", 1)[1].split()[1:]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--optimization-level", "basic"], ["--optimization-style", "Runtime", "--target-platform", "arm"]],
+    ids=["basic", "runtime-arm"],
+)
+def test_gates_use_the_options_the_config_was_written_with(qdq_project: list[str], options: list[str], capsys) -> None:
+    """check, diff and config --check (the pre-commit hooks as written, no options) converted at level all
+    with style Fixed: false gaps, a false "stale", and a fix command that switched the config to level all."""
+    assert main(["convert", "models", "-o", "out", "--config", "written.config", *options, *qdq_project]) == 0
+    written = Path("written.config").read_bytes()
+    capsys.readouterr()
+    assert main([*_hook("ort-reduced-build-config"), "models", "-o", "written.config", *qdq_project]) == 0
+    assert main([*_hook("ort-reduced-build-check"), "models", "--config", "written.config", *qdq_project]) == 0
+    assert main(["check", "out", "--config", "written.config", *qdq_project]) == 0  # the .ort files, replayed
+    assert main(["diff", "written.config", "models", "--exit-code", *qdq_project]) == 0
+    assert main(["diff", "models", "written.config", "--exit-code", *qdq_project]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert Path("written.config").read_bytes() == written
+
+
+def test_an_option_given_that_differs_from_the_header_is_said_in_one_line(qdq_project: list[str], capsys) -> None:
+    """Given explicitly, an option wins: check and diff answer for it and warn (their verdict is true for the
+    options given); config --check calls the file stale, since those options write another file."""
+    assert main(["config", "models", "-o", "basic.config", "--optimization-level", "basic", *qdq_project]) == 0
+    capsys.readouterr()
+    said = "basic.config: written with --optimization-level basic, but --optimization-level all was given"
+    assert main(["check", "models", "--config", "basic.config", "--optimization-level", "all", *qdq_project]) == 1
+    assert f"warning: {said}\n" in capsys.readouterr().err  # at level all the QDQ fusions need more ops
+    assert main(["diff", "basic.config", "models", "--optimization-level", "all", *qdq_project]) == 0
+    assert f"warning: {said}\n" in capsys.readouterr().err
+    assert main(["config", "models", "-o", "basic.config", "--check", "--optimization-level", "all", *qdq_project]) == 1
+    err = capsys.readouterr().err
+    assert f"stale: {said}\n" in err
+    assert "run: ort-reduced-build config models -o basic.config --optimization-level all\n" in err
+    # At level basic arm fuses nothing more: covered, and still said.
+    assert main(["check", "models", "--config", "basic.config", "--target-platform", "arm", *qdq_project]) == 0
+    err = capsys.readouterr().err
+    assert "warning: basic.config: written with no --target-platform, but --target-platform arm was given\n" in err
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--optimization-level", "extended", "--optimization-style", "Runtime", "Fixed", "--target-platform", "arm"],
+        ["--no-type-reduction", "--extra-ops", "extra.config"],
+        ["--globally-allowed-types", "int8_t,float", "--optimization-level", "basic"],
+    ],
+    ids=["conversion", "composition", "global-types"],
+)
+def test_a_fix_hint_is_the_command_that_writes_the_same_file(
+    qdq_project: list[str], options: list[str], capsys
+) -> None:
+    """The stale hint said `config ... -o FILE` (rewriting with the defaults); check's said `config PATH...`.
+    Both now print a command that, run as printed, writes the file byte for byte."""
+    Path("extra.config").write_text("ai.onnx;13;Abs\n")
+    assert main(["config", "models", "-o", "c.config", *options, *qdq_project]) == 0
+    good = Path("c.config").read_text()
+    op_lines = [line for line in good.splitlines() if not line.startswith("#")]
+    Path("c.config").write_text(good.replace(op_lines[0] + "\n", ""))  # stale, and missing an op
+    capsys.readouterr()
+    assert main(["config", "models", "-o", "c.config", "--check", *qdq_project]) == 1
+    run = capsys.readouterr().err.split("run: ", 1)[1].splitlines()[0]
+    assert main(["check", "models", "--config", "c.config", *qdq_project]) == 1
+    fix = capsys.readouterr().err.split("fix: ", 1)[1].split("  (or ", 1)[0]
+    for command in (run, fix):
+        Path("c.config").write_text("stale\n")
+        argv = shlex.split(command)
+        assert argv[:2] == ["ort-reduced-build", "config"], command
+        assert main([*argv[1:], *qdq_project]) == 0
+        assert Path("c.config").read_text() == good, command
