@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from ort_reduced_build.cli import main, make_parser
+from ort_reduced_build.config import parse_config
 
 from tests import modelgen
 
@@ -81,6 +84,18 @@ def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys
     out = capsys.readouterr().out
     assert f"ai.onnx;13;ArgMax (op not in config)  needed by: {', '.join(MLPS)}" in out
     assert f"ai.onnx;13;Abs (op not in config)  needed by: {CONTROL_FLOW}" in out  # an op inside If
+
+
+def test_check_fix_hint_keeps_the_other_models_the_config_lists(in_project: Project, capsys) -> None:
+    """Checking one model of four: the fix command names it and the three others the header lists, so
+    running it gives back the whole config, not one for a single model."""
+    bad = in_project.edited("no-argmax-fix.config", ('ArgMax{"inputs": {"0": ["float"]}},', ""))
+    assert in_project.run("check", MLPS[0], "--config", bad.name) == 1
+    fix = capsys.readouterr().err.split("fix: ", 1)[1].split("  (or ", 1)[0]
+    others = sorted(set(MODELS) - {MLPS[0]})
+    assert fix == shlex.join(["ort-reduced-build", "config", MLPS[0], *others, "-o", bad.name])
+    assert in_project.run(*shlex.split(fix)[1:]) == 0
+    assert bad.read_text() == in_project.config.read_text()
 
 
 def test_check_finds_a_removed_type_and_reports_all_gaps_as_json(in_project: Project, capsys) -> None:
@@ -203,3 +218,171 @@ def test_directories_of_ort_files_are_checked(in_project: Project, tmp_path: Pat
     report = json_out(capsys)
     assert sorted(report["models"]) == [f"{mixed}/cnn.ort", f"{mixed}/mlp.onnx"]
     assert [(g["op"], g["models"]) for g in report["gaps"]] == [("Gemm", [f"{mixed}/cnn.ort"])]
+
+
+@pytest.fixture(scope="session")
+def qdq_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A statically quantized (QDQ) CNN: Runtime style saves its QDQ fusions as runtime optimizations."""
+    models = tmp_path_factory.mktemp("qdq") / "models"
+    modelgen.quantized(modelgen.cnn(), models / "cnn_qdq.onnx", "QDQ")
+    return models
+
+
+def _quantized_maxpool_type(config: Path) -> str:
+    """The one non-float type the config lets MaxPool take: the type the QDQ fusion makes it run on."""
+    types = parse_config(config.read_text()).types["ai.onnx", "MaxPool"].inputs[0] - {"float"}
+    assert len(types) == 1, types
+    return next(iter(types))
+
+
+@pytest.mark.parametrize("style", ["Fixed", "Runtime"])
+def test_converted_ort_files_pass_check_against_the_config_convert_wrote_with_them(
+    qdq_models: Path, style: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A Runtime-style .ort failed check against its own config ("all types" gaps): the types its replayed
+    QDQ fusions use were unknown. ORT's converter writes the same config (test_equivalence), so the check
+    was too strict; the needs of a given .ort now include its replayed graph's exact types."""
+    monkeypatch.chdir(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert main(["convert", str(qdq_models), "-o", "out", "--optimization-style", style, *cache]) == 0
+    config = Path("out/required_operators_and_types.config")
+    ort_file = next(Path("out").glob("*.ort"))
+    assert (".with_runtime_opt" in ort_file.name) == (style == "Runtime")
+    capsys.readouterr()
+    assert main(["check", str(qdq_models), "--config", str(config), "--optimization-style", style, *cache]) == 0
+    assert main(["check", "out", "--config", str(config), *cache]) == 0, capsys.readouterr().out
+    # The config of the .ort alone is the one convert wrote from the .onnx: nothing kept with all types.
+    assert main(["config", "out", "-o", "from_ort.config", *cache]) == 0
+    assert parse_config(Path("from_ort.config").read_text()) == parse_config(config.read_text())
+
+    quantized = _quantized_maxpool_type(config)
+    lacking = Path("lacking.config")
+    lacking.write_text(config.read_text().replace(f'"{quantized}"', '"float"'))
+    capsys.readouterr()
+    for models in (str(qdq_models), "out"):
+        assert main(["check", models, "--config", str(lacking), "--optimization-style", style, *cache]) == 1
+        out = capsys.readouterr().out
+        assert f"ai.onnx;12;MaxPool input 0 type {quantized}  needed by: " in out
+        assert "all types" not in out
+
+
+def test_saved_optimizations_this_onnxruntime_does_not_make_again_keep_all_their_types(
+    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Records saved for another target (int8 QDQ fusions on arm) are not re-derived with the default one:
+    the ops they add or rewrite keep all their types, and a warning says so."""
+    monkeypatch.chdir(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    argv = ["convert", str(qdq_models), "-o", "out", "--optimization-style", "Runtime", "--target-platform", "arm"]
+    assert main([*argv, *cache]) == 0
+    capsys.readouterr()
+    assert main(["config", "out", "-o", "default.config", *cache]) == 0
+    assert "saved runtime optimization(s) are not made again by this onnxruntime" in capsys.readouterr().err
+    assert ("ai.onnx", "QuantizeLinear") not in parse_config(Path("default.config").read_text()).types
+    assert main(["config", "out", "-o", "arm.config", "--target-platform", "arm", *cache]) == 0
+    assert "not made again" not in capsys.readouterr().err
+    exact = parse_config(Path("arm.config").read_text())
+    assert exact == parse_config(Path("out/required_operators_and_types.config").read_text())
+
+
+def test_a_given_ort_whose_replay_cannot_be_derived_keeps_all_types_and_says_why(
+    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The derivation runs in a worker like a conversion; one that fails (here: past --timeout) leaves the
+    file's own needs with its replayed ops unrestricted, never a narrower config."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", str(qdq_models), "-o", "out", "--optimization-style", "Runtime", "--no-cache"]) == 0
+    capsys.readouterr()
+    assert main(["config", "out", "-o", "x.config", "--no-cache", "--timeout", "0.001"]) == 0
+    err = capsys.readouterr().err
+    assert "could not be derived again (conversion timed out after 0.001s)" in err
+    types = parse_config(Path("x.config").read_text()).types
+    assert ("ai.onnx", "MaxPool") not in types and ("ai.onnx", "Conv") in types
+
+
+@pytest.fixture
+def qdq_project(qdq_models: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch) -> list[str]:
+    """The QDQ model copied to ``models/`` in a fresh working directory; the cache flags (one cache per session)."""
+    shutil.copytree(qdq_models, tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    return ["--cache-dir", str(tmp_path_factory.getbasetemp() / "qdq-cache")]
+
+
+def _hook(hook_id: str) -> list[str]:
+    """The argv (after the program) of a hook in .pre-commit-hooks.yaml."""
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    hook = text[text.index(f"- id: {hook_id}\n") :]
+    entry = next(line for line in hook.splitlines() if line.strip().startswith("entry:"))
+    return entry.split(":", 1)[1].split()[1:]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--optimization-level", "basic"], ["--optimization-style", "Runtime", "--target-platform", "arm"]],
+    ids=["basic", "runtime-arm"],
+)
+def test_gates_use_the_options_the_config_was_written_with(qdq_project: list[str], options: list[str], capsys) -> None:
+    """check, diff and config --check (the pre-commit hooks as written, no options) converted at level all
+    with style Fixed: false gaps, a false "stale", and a fix command that switched the config to level all."""
+    assert main(["convert", "models", "-o", "out", "--config", "written.config", *options, *qdq_project]) == 0
+    written = Path("written.config").read_bytes()
+    capsys.readouterr()
+    assert main([*_hook("ort-reduced-build-config"), "models", "-o", "written.config", *qdq_project]) == 0
+    assert main([*_hook("ort-reduced-build-check"), "models", "--config", "written.config", *qdq_project]) == 0
+    assert main(["check", "out", "--config", "written.config", *qdq_project]) == 0  # the .ort files, replayed
+    assert main(["diff", "written.config", "models", "--exit-code", *qdq_project]) == 0
+    assert main(["diff", "models", "written.config", "--exit-code", *qdq_project]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert Path("written.config").read_bytes() == written
+
+
+def test_an_option_given_that_differs_from_the_header_is_said_in_one_line(qdq_project: list[str], capsys) -> None:
+    """Given explicitly, an option wins: check and diff answer for it and warn (their verdict is true for the
+    options given); config --check calls the file stale, since those options write another file."""
+    assert main(["config", "models", "-o", "basic.config", "--optimization-level", "basic", *qdq_project]) == 0
+    capsys.readouterr()
+    said = "basic.config: written with --optimization-level basic, but --optimization-level all was given"
+    assert main(["check", "models", "--config", "basic.config", "--optimization-level", "all", *qdq_project]) == 1
+    assert f"warning: {said}\n" in capsys.readouterr().err  # at level all the QDQ fusions need more ops
+    assert main(["diff", "basic.config", "models", "--optimization-level", "all", *qdq_project]) == 0
+    assert f"warning: {said}\n" in capsys.readouterr().err
+    assert main(["config", "models", "-o", "basic.config", "--check", "--optimization-level", "all", *qdq_project]) == 1
+    err = capsys.readouterr().err
+    assert f"stale: {said}\n" in err
+    assert "run: ort-reduced-build config models -o basic.config --optimization-level all\n" in err
+    # At level basic arm fuses nothing more: covered, and still said.
+    assert main(["check", "models", "--config", "basic.config", "--target-platform", "arm", *qdq_project]) == 0
+    err = capsys.readouterr().err
+    assert "warning: basic.config: written with no --target-platform, but --target-platform arm was given\n" in err
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--optimization-level", "extended", "--optimization-style", "Runtime", "Fixed", "--target-platform", "arm"],
+        ["--no-type-reduction", "--extra-ops", "extra.config"],
+        ["--globally-allowed-types", "int8_t,float", "--optimization-level", "basic"],
+    ],
+    ids=["conversion", "composition", "global-types"],
+)
+def test_a_fix_hint_is_the_command_that_writes_the_same_file(
+    qdq_project: list[str], options: list[str], capsys
+) -> None:
+    """The stale hint said `config ... -o FILE` (rewriting with the defaults); check's said `config PATH...`.
+    Both now print a command that, run as printed, writes the file byte for byte."""
+    Path("extra.config").write_text("ai.onnx;13;Abs\n")
+    assert main(["config", "models", "-o", "c.config", *options, *qdq_project]) == 0
+    good = Path("c.config").read_text()
+    op_lines = [line for line in good.splitlines() if not line.startswith("#")]
+    Path("c.config").write_text(good.replace(op_lines[0] + "\n", ""))  # stale, and missing an op
+    capsys.readouterr()
+    assert main(["config", "models", "-o", "c.config", "--check", *qdq_project]) == 1
+    run = capsys.readouterr().err.split("run: ", 1)[1].splitlines()[0]
+    assert main(["check", "models", "--config", "c.config", *qdq_project]) == 1
+    fix = capsys.readouterr().err.split("fix: ", 1)[1].split("  (or ", 1)[0]
+    for command in (run, fix):
+        Path("c.config").write_text("stale\n")
+        argv = shlex.split(command)
+        assert argv[:2] == ["ort-reduced-build", "config"], command
+        assert main([*argv[1:], *qdq_project]) == 0
+        assert Path("c.config").read_text() == good, command

@@ -18,6 +18,7 @@ from ._cli_common import (
     report,
     say,
 )
+from ._cli_options import Resolved, listed_path, resolve
 from .config import OpsConfig, read_config
 from .discover import MODEL_SUFFIXES, discover_paths
 from .pipeline import Result, run
@@ -37,6 +38,15 @@ def _models_config(args: argparse.Namespace, paths: Sequence[Path]) -> tuple[Res
     return result, result.config
 
 
+def _resolved(args: argparse.Namespace, config: Path) -> Resolved:
+    """The options of ``config``'s header for those not given; a warning per given one that differs (the
+    verdict is true for the options given: they are said, not refused)."""
+    resolved = resolve(args, config)
+    for mismatch in resolved.mismatches:
+        say(args, f"warning: {mismatch.line()}")
+    return resolved
+
+
 def _emit(as_json: bool, obj: object, lines: Sequence[str]) -> None:
     """Data to stdout: JSON for machines, lines for humans (none: nothing, not an empty line)."""
     if as_json:
@@ -49,12 +59,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .coverage import check
 
     config = read_config(args.config)
-    report = check(config, str(args.config), build_request(args, discover_paths(args.paths, Path.cwd())))
+    resolved = _resolved(args, args.config)
+    report = check(config, str(args.config), build_request(resolved.args, discover_paths(args.paths, Path.cwd())))
     _emit(args.json, report.to_json_obj(), report.lines())
     verdict = "ok" if report.ok else f"{len(report.gaps)} gap(s), {len(report.invalid)} invalid model(s)"
     say(args, f"ort-reduced-build: check {args.config}: {len(report.models)} model(s), {verdict}")
-    if report.gaps:
-        print(f"fix: ort-reduced-build config PATH... -o {args.config} (or --extra-ops FILE)", file=sys.stderr)
+    if report.gaps:  # the models checked and those the config was written from, with its options
+        others = [listed_path(m, args.config) for m in resolved.header.models if m not in report.models]
+        paths = [*args.paths, *others]
+        print(
+            f"fix: {resolved.command(paths, args.config)}  (or add the missing lines to an --extra-ops FILE)",
+            file=sys.stderr,
+        )
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
@@ -79,6 +95,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from .compare import diff_configs
 
+    configs = [paths[0] for paths in ([args.old], args.new) if _is_config_file(paths)]
+    if len(configs) == 1:  # models against a config: converted and composed with its options
+        args = _resolved(args, configs[0]).args
     old, new = (
         read_config(paths[0]) if _is_config_file(paths) else _models_config(args, paths)[1]
         for paths in ([args.old], args.new)
@@ -110,7 +129,8 @@ def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "check",
         help="exit 1 unless FILE covers every op and type the models need",
         description="Check that a config covers every op and type each model needs (.onnx converted through "
-        "the cache with the same options; .ort validated and used as is). Reports every gap at once.",
+        "the cache with the options the config's header records, unless given; .ort validated and used as "
+        "is). Reports every gap at once.",
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".onnx/.ort files or directories")
     p.add_argument("--config", type=Path, required=True, metavar="FILE", help="the config the build uses")
@@ -134,7 +154,8 @@ def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "diff",
         help="ops and types added/removed between two configs (or a config and models)",
         description="Compare OLD with NEW. Each side is one config file, or model files/directories whose "
-        "config is computed through the pipeline (cached) with the conversion options given.",
+        "config is computed through the pipeline (cached) with the options given, else those the header of "
+        "the config on the other side records.",
     )
     p.add_argument("old", type=Path, metavar="OLD", help="a config file, or a model file or directory")
     p.add_argument("new", nargs="+", type=Path, metavar="NEW", help="a config file, or model files/directories")

@@ -110,8 +110,7 @@ def add_conversion_options(parser: argparse.ArgumentParser, *, allow_failures: b
     g.add_argument(
         "--optimization-level",
         choices=OPTIMIZATION_LEVELS,
-        default="all",
-        help="graph optimization level (default: all)",
+        help="graph optimization level (default: all; check, diff and config --check: the config's)",
     )
     g.add_argument(
         "--optimization-style",
@@ -192,7 +191,7 @@ def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: 
         global_types = frozenset(t.strip() for t in globally_allowed_types.split(",") if t.strip())
         _check_global_types(global_types)
     options = ConvertOptions(
-        optimization_level=args.optimization_level,
+        optimization_level=args.optimization_level or "all",
         optimization_styles=tuple(args.styles or ["Fixed"]),
         target_platform=args.target_platform,
         custom_op_libraries=tuple(p.resolve() for p in args.custom_op_library),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._cli_common import EXIT_FAILED, EXIT_OK, non_negative_float, say
+from ._cli_options import listed_path
 from .errors import SettingsError, VerifyError
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[t
     if not paths:
         if not header.models:
             raise SettingsError("no models to run: give PATH... (the config's header lists none)")
-        paths = [_listed(m, config) for m in header.models]
+        paths = [listed_path(m, config) for m in header.models]
     models = discover_paths(paths, Path.cwd())
     found = [(m.display, m.path) for m in models if m.is_ort]  # taken as is: the runner reports what is wrong
     sources = tuple(m for m in models if not m.is_ort)
@@ -185,12 +186,3 @@ def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[t
         for r in run(request).results:
             found.append((f"{r.model.display} ({r.style})" if several else r.model.display, r.ort_path or r.model.path))
     return sorted(found)
-
-
-def _listed(model: str, config: Path | None) -> Path:
-    """A model the header lists: relative to the working directory, else to the config's directory."""
-    here = Path(model)
-    if here.exists() or config is None:
-        return here
-    beside = config.parent / model
-    return beside if beside.exists() else here

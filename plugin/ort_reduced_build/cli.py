@@ -24,6 +24,7 @@ from ._cli_common import (
     say,
     summary,
 )
+from ._cli_options import resolve
 from ._cli_verify import add_verify_parser
 from ._version import __version__
 from .discover import discover_paths
@@ -57,26 +58,36 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    models = discover_paths(args.paths, Path.cwd())
-    request = build_request(args, models, config_path=None if args.check else args.output)
-    result = run(request)
-    report(args, result)
     if args.check:
-        try:
-            current = args.output.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            current = None
-        if current != result.config_text:
-            print(
-                f"stale: {args.output} differs from what the models give; "
-                f"run: ort-reduced-build config ... -o {args.output}",
-                file=sys.stderr,
-            )
-            return EXIT_FAILED
-        say(args, f"ort-reduced-build: {args.output} is up to date")
-        return EXIT_OK
+        return _check_config(args)
+    models = discover_paths(args.paths, Path.cwd())
+    result = run(build_request(args, models, config_path=args.output))
+    report(args, result)
     say(args, summary(result, args.output))
     return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """``config --check``: compare FILE with what the models give under its header's options (those given
+    win); when stale, say which given option differs from the header and the command that rewrites it."""
+    resolved = resolve(args, args.output)
+    models = discover_paths(args.paths, Path.cwd())
+    result = run(build_request(resolved.args, models))
+    report(args, result)
+    try:
+        current = args.output.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current == result.config_text:
+        say(args, f"ort-reduced-build: {args.output} is up to date")
+        return EXIT_OK
+    for mismatch in resolved.mismatches:
+        print(f"stale: {mismatch.line()}", file=sys.stderr)
+    print(
+        f"stale: {args.output} differs from what the models give; run: {resolved.command(args.paths, args.output)}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 class _PrintCmakeDir(argparse.Action):
@@ -129,7 +140,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help=".onnx/.ort files or directories")
     p.add_argument("-o", "--output", type=Path, required=True, help="config file to write")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is stale")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the file is stale (options not given: its header's)",
+    )
     add_conversion_options(p)
     add_composition_options(p)
     p.set_defaults(func=cmd_config)

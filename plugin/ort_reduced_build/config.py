@@ -53,6 +53,7 @@ VALUE_TYPES_PREFIX = "# value types: "
 leave out type support (``--disable_types``) no model needs. Absent when not known (merged configs)."""
 _VALUE_TYPE_RE = re.compile(r"[a-z0-9_]+")
 _MODEL_PREFIX = "# - "
+_EXTRA_PREFIX = "# + "
 _OPTIONS_RE = re.compile(
     r"# optimization level (?P<level>[a-z]+), style (?P<styles>[A-Za-z+]+), type reduction (?P<tr>on|off)"
     r"(?:, target (?P<target>[a-z0-9]+))?$"
@@ -299,7 +300,10 @@ class HeaderOptions:
 
     models: tuple[str, ...]
     """The models' paths as the header lists them (relative to the directory the run started in)."""
+    extra_configs: tuple[str, ...] = ()
+    """The ``--extra-ops``/``--merge`` files composed into it, as the header lists them."""
     optimization_level: str | None = None
+    """None: the header records no options (hand-written, ORT's converter, an older version)."""
     optimization_styles: tuple[str, ...] = ()
     type_reduction: bool | None = None
     target_platform: str | None = None
@@ -313,13 +317,15 @@ def format_options(level: str, styles: Sequence[str], type_reduction: bool, targ
 
 def parse_header(text: str) -> HeaderOptions:
     """The models and options a config's header records (empty fields where it records none)."""
-    models = []
+    models, extras = [], []
     options: dict[str, object] = {}
     for line in text.splitlines():
         if not line.startswith("#"):
             break
         if line.startswith(_MODEL_PREFIX):
             models.append(line.removeprefix(_MODEL_PREFIX))
+        elif line.startswith(_EXTRA_PREFIX):
+            extras.append(line.removeprefix(_EXTRA_PREFIX))
         elif found := _OPTIONS_RE.match(line):
             options = {
                 "optimization_level": found["level"],
@@ -327,7 +333,7 @@ def parse_header(text: str) -> HeaderOptions:
                 "type_reduction": found["tr"] == "on",
                 "target_platform": found["target"],
             }
-    return HeaderOptions(tuple(models), **options)  # type: ignore[arg-type]
+    return HeaderOptions(tuple(models), tuple(extras), **options)  # type: ignore[arg-type]
 
 
 def read_config(path: Path) -> OpsConfig:

@@ -75,7 +75,14 @@ class Converted:
 
 
 def convert_one(task: ConvertTask) -> Converted:
-    """Convert one model exactly as ORT's converter does and return its usage (runs in a worker)."""
+    """Convert one model exactly as ORT's converter does and return its usage (runs in a worker).
+
+    A given ``.ort`` (with saved runtime optimizations) is not converted: ``_replay.rederive`` says what it needs.
+    """
+    if task.model.suffix.lower() == ".ort":
+        from ._replay import rederive
+
+        return rederive(task)
     opts = task.options
     entries = {"session.qdqisint8allowed": "1" if opts.target_platform == "arm" else "0"}
     runtime = task.style == "Runtime"

@@ -21,10 +21,8 @@ import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .analyze import saved_runtime_optimizations
 from .api import check_model
 from .config import OpsConfig, TypeUsage, merge
 from .errors import OrtReducedBuildError
@@ -112,26 +110,14 @@ class CheckReport:
 def needs_by_model(results: Sequence[ModelResult]) -> dict[str, OpsConfig]:
     """Each model's own ops and types (its optimization styles merged), by display path.
 
-    A given ``.ort`` file also needs the ops its saved runtime optimizations produce when replayed
-    (their types are unknown until then, so only the ops are checked).
+    A given ``.ort`` file's needs include what its saved runtime optimizations add or rewrite when
+    replayed (``_replay``).
     """
     grouped: dict[str, list[OpsConfig]] = {}
     for r in results:
         if r.usage is not None:
             grouped.setdefault(r.model.display, []).append(r.usage.config)
-            if r.model.is_ort:
-                grouped[r.model.display].append(_replayed(r.model.path))
     return {m: merge(cfgs) for m, cfgs in sorted(grouped.items())}
-
-
-def _replayed(path: Path) -> OpsConfig:
-    ops: dict[str, dict[int, set[str]]] = {}
-    for record in saved_runtime_optimizations(path):
-        for domain, op, version in record.produced_ops:
-            ops.setdefault(domain, {}).setdefault(version, set()).add(op)
-    keys = {(d, op) for d, by_opset in ops.items() for names in by_opset.values() for op in names}
-    frozen = {d: {v: frozenset(names) for v, names in by_opset.items()} for d, by_opset in ops.items()}
-    return OpsConfig(frozen, dict.fromkeys(keys, TypeUsage()))
 
 
 def _needs(model: OpsConfig) -> Iterator[Need]:

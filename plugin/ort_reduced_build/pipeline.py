@@ -13,12 +13,13 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
+from ._replay import GIVEN_ORT, given_ort_usage
 from ._version import __version__
-from .analyze import ModelUsage, analyze_ort, read_ort_file, saved_runtime_optimizations
+from .analyze import ModelUsage
 from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, format_options, format_value_types, merge, read_config
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
@@ -87,7 +88,7 @@ class Result:
 
     @property
     def cached(self) -> int:
-        return sum(1 for r in self.results if r.cached)
+        return sum(1 for r in self.results if r.cached and not r.model.is_ort)
 
     @property
     def failed(self) -> tuple[ModelResult, ...]:
@@ -126,16 +127,18 @@ def run(request: Request) -> Result:
     # Per key in flight: the other (model, style) pairs with that key, served by its one conversion.
     followers: dict[str, list[tuple[Model, str]]] = {}
     published: list[CacheEntry] = []
+    fallbacks: dict[Path, ModelUsage] = {}
+    """Per given ``.ort`` whose replayed needs are being derived: its needs should that fail."""
     try:
         # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
-        tasks = _plan(request, cache, results, entries, keys, followers)
+        tasks = _plan(request, cache, results, entries, keys, followers, fallbacks)
         for task, outcome in workers.run(tasks):
             model, key = keys.pop(task)
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
                     cause = outcome.cause.replace(str(task.model), str(m.path))  # each names its own file
-                    results.append(ModelResult(m, style, None, error=cause))
+                    results.append(_failed(m, style, cause, fallbacks.get(m.path)))
                 if outcome.detail:  # the failure itself is reported once, by the caller
                     log.debug(
                         "conversion of %s (%s) failed in the worker:\n%s", model.display, task.style, outcome.detail
@@ -169,18 +172,32 @@ def _plan(
     entries: dict[tuple[Path, str], CacheEntry],
     keys: dict[ConvertTask, tuple[Model, str]],
     followers: dict[str, list[tuple[Model, str]]],
+    fallbacks: dict[Path, ModelUsage],
 ) -> Iterator[ConvertTask]:
-    """Record cache hits (and given ``.ort`` files) in ``results``; yield a task for each miss."""
+    """Record cache hits (and given ``.ort`` files) in ``results``; yield a task for each miss.
+
+    A given ``.ort`` with saved runtime optimizations is a task too (``_replay.rederive``), cached as a
+    conversion is; its own analysis, with those optimizations' ops kept with all types, is the fallback.
+    """
     threads = max(1, default_jobs() // max(1, request.jobs))
-    need = ("model.optimized.onnx",) if request.options.save_optimized_onnx else ()
     # Largest first: the longest conversions start early, so the workers finish together.
     for model in sorted(request.models, key=_size, reverse=True):
+        options, styles = request.options, request.options.optimization_styles
         if model.is_ort:
-            results.append(_analyze_given_ort(model))
-            continue
-        for style in request.options.optimization_styles:
             try:
-                key = _key(request, cache, model, style)
+                usage, replayed = given_ort_usage(model.path)
+            except OrtReducedBuildError as exc:
+                results.append(ModelResult(model, GIVEN_ORT, None, error=str(exc).removeprefix(f"{model.path}: ")))
+                continue
+            if not replayed:
+                results.append(ModelResult(model, GIVEN_ORT, usage))
+                continue
+            fallbacks[model.path] = usage
+            options, styles = replace(options, save_optimized_onnx=False), (GIVEN_ORT,)
+        need = ("model.optimized.onnx",) if options.save_optimized_onnx else ()
+        for style in styles:
+            try:
+                key = _key(request, cache, model, style, options)
             except ModelError as exc:
                 results.append(ModelResult(model, style, None, error=str(exc).removeprefix(f"{model.path}: ")))
                 continue
@@ -194,12 +211,7 @@ def _plan(
                 log.info("cached     %s (%s)", model.display, style)
                 continue
             task = ConvertTask(
-                model.path,
-                style,
-                request.options,
-                cache.staging_dir(),
-                threads,
-                log_severity=2 if request.verbose else 3,
+                model.path, style, options, cache.staging_dir(), threads, log_severity=2 if request.verbose else 3
             )
             keys[task] = (model, key)
             if key:
@@ -207,14 +219,14 @@ def _plan(
             yield task
 
 
-def _key(request: Request, cache: Cache, model: Model, style: str) -> str:
+def _key(request: Request, cache: Cache, model: Model, style: str, options: ConvertOptions) -> str:
     """The model's cache key ("" without a cache); ``ModelError`` when it cannot be converted as is."""
     try:
         str(model.path).encode("utf-8")
     except UnicodeEncodeError:
         raise ModelError("file name is not valid UTF-8, so onnxruntime cannot open it; rename the file") from None
     try:
-        return cache.key(model.path, style, request.options) if request.cache_dir else ""
+        return cache.key(model.path, style, options) if request.cache_dir else ""
     except OSError as exc:
         raise ModelError(f"cannot read {printable(str(exc.filename))}: {exc.strerror}") from None
 
@@ -226,22 +238,16 @@ def _size(model: Model) -> int:
         return 0
 
 
-def _analyze_given_ort(model: Model) -> ModelResult:
-    """A ``.ort`` used as is: its nodes, plus the ops its saved runtime optimizations add when replayed.
-    Those and the ops of the nodes a replay rewrites keep all their types: the file does not say which
-    types the rewritten graph uses (convert the ``.onnx`` for exact types, as ORT's converter does)."""
-    try:
-        data = read_ort_file(model.path)
-        usage = analyze_ort(model.path, data)
-        replayed = saved_runtime_optimizations(model.path, data)
-    except OrtReducedBuildError as exc:
-        return ModelResult(model, "ort", None, error=str(exc).removeprefix(f"{model.path}: "))
-    produced = [
-        OpsConfig({d: {v: frozenset({op})}}) for r in replayed for d, op, v in (*r.produced_ops, *r.touched_ops)
-    ]
-    # A replay rewrites nodes into values this file does not describe: their types are unknown.
-    value_types = usage.value_types | ({"unknown"} if replayed else set())
-    return ModelResult(model, "ort", ModelUsage(merge([usage.config, *produced]), usage.warnings, value_types))
+def _failed(model: Model, style: str, cause: str, fallback: ModelUsage | None) -> ModelResult:
+    """A failed conversion; for a given ``.ort`` whose replayed needs could not be derived, its ``fallback``
+    needs (the ops a replay adds or rewrites keep all their types) and a warning saying why."""
+    if fallback is None:
+        return ModelResult(model, style, None, error=cause)
+    warning = (
+        f"its saved runtime optimizations could not be derived again ({cause}): the ops they add or rewrite "
+        "are kept with all their types"
+    )
+    return ModelResult(model, style, replace(fallback, warnings=(*fallback.warnings, warning)))
 
 
 def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
@@ -365,6 +371,8 @@ def _optimized_destination(dest: Path) -> Path:
 
 
 def _ort_destination(request: Request, model: Model, style: str) -> Path | None:
+    if model.is_ort:  # a given .ort is taken as is: nothing is written for it
+        return None
     suffix = request.options.ort_suffix(style)
     if request.ort_dir is not None:
         rel = Path(*model.relative.parts)
