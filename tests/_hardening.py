@@ -180,17 +180,16 @@ def mount_namespace(cwd: Path, env: dict[str, str], setup: list[str], *commands:
         reason = f"needs unprivileged user+mount namespaces (unshare): {probe.stderr.strip() or 'not installed'}"
         print(reason, file=sys.stderr)
         pytest.skip(reason)
-    out = Path(tempfile.mkdtemp(prefix="ns-results-"))
-    lines = ["set -e", *setup, "set +e"]
-    for i, argv in enumerate(commands):
-        lines.append(f"{shlex.join(map(str, argv))} >{out}/{i}.out 2>{out}/{i}.err; echo $? >{out}/{i}.rc")
-    subprocess.run([unshare, *_UNSHARE, "sh", "-c", "\n".join(lines)], cwd=cwd, env=env, check=True, timeout=600)
-    results = [
-        Result(int((out / f"{i}.rc").read_text()), (out / f"{i}.out").read_text(), (out / f"{i}.err").read_text())
-        for i in range(len(commands))
-    ]
-    shutil.rmtree(out)
-    return results
+    with tempfile.TemporaryDirectory(prefix="ns-results-") as name:
+        out = Path(name)
+        lines = ["set -e", *setup, "set +e"]
+        for i, argv in enumerate(commands):
+            lines.append(f"{shlex.join(map(str, argv))} >{out}/{i}.out 2>{out}/{i}.err; echo $? >{out}/{i}.rc")
+        subprocess.run([unshare, *_UNSHARE, "sh", "-c", "\n".join(lines)], cwd=cwd, env=env, check=True, timeout=600)
+        return [
+            Result(int((out / f"{i}.rc").read_text()), (out / f"{i}.out").read_text(), (out / f"{i}.err").read_text())
+            for i in range(len(commands))
+        ]
 
 
 _UNSHARE = ["--user", "--map-root-user", "--mount"]
@@ -216,4 +215,4 @@ def full_tmpfs(directory: Path, fill: bool = True) -> str:
 
 def shell_fill(directory: Path) -> str:
     """Shell: fill the file system holding ``directory`` to the last byte."""
-    return f"(dd if=/dev/zero of='{directory}/.fill' bs=4k 2>/dev/null; true)"
+    return f"dd if=/dev/zero of='{directory}/.fill' bs=4k 2>/dev/null || true"

@@ -133,6 +133,7 @@ def run(request: Request) -> Result:
             model, key = keys.pop(task)
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
+                cache.raise_if_full(_size(model) + 1024 * 1024)  # the .ort could not be saved: say why
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
                     cause = outcome.cause.replace(str(task.model), str(m.path))  # each names its own file
                     results.append(ModelResult(m, style, None, error=cause))
@@ -197,7 +198,7 @@ def _plan(
                 model.path,
                 style,
                 request.options,
-                cache.staging_dir(),
+                cache.staging_dir(f"{model.display} ({style})"),
                 threads,
                 log_severity=2 if request.verbose else 3,
             )
@@ -216,7 +217,7 @@ def _key(request: Request, cache: Cache, model: Model, style: str) -> str:
     try:
         return cache.key(model.path, style, request.options) if request.cache_dir else ""
     except OSError as exc:
-        raise ModelError(f"cannot read {printable(str(exc.filename))}: {exc.strerror}") from None
+        raise ModelError(f"cannot read {printable(str(exc.filename or model.path))}: {exc.strerror}") from None
 
 
 def _size(model: Model) -> int:
