@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._hardening import Tagged, one_node_model, tiny_mlp, verify_cache, write
+from tests._hardening import CLI, Tagged, mount_namespace, one_node_model, read_only, tiny_mlp, verify_cache, write
 
 DAY = 86400.0
 
@@ -196,3 +196,22 @@ def test_cache_verb_usage_error_exits_1(tmp_path: Path, cli, argv: list[str]) ->
 def test_cache_verb_takes_quiet_and_verbose_after_the_action(tmp_path: Path, cli) -> None:
     r = cli("cache", "clear", "-q")
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_clear_of_a_read_only_cache_ends_in_a_traceback(tmp_path: Path, cli) -> None:
+    cache = tmp_path / "ro/cache"
+    r = cli("config", _project(tmp_path / "p", 1), "-o", "c.config", env={"ORT_REDUCED_BUILD_CACHE_DIR": str(cache)})
+    assert r.returncode == 0, r.stderr
+    before = sorted(_entries(cache))
+    env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(cache)}
+    plain, as_json = mount_namespace(
+        tmp_path,
+        env,
+        [read_only(tmp_path / "ro")],
+        [*CLI, "cache", "clear"],
+        [*CLI, "cache", "prune", "--older-than", "0", "--json"],
+    )
+    line = f"error: {cache}: cannot remove from the cache: read-only file system"
+    assert plain.returncode == 1 and plain.stderr.splitlines() == [line], plain.stderr
+    assert as_json.returncode == 1 and json.loads(as_json.stdout) == {"ok": False, "error": line[len("error: ") :]}
+    assert sorted(_entries(cache)) == before

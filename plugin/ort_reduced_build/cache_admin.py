@@ -27,7 +27,7 @@ from ._scratch import lock_file, sweep
 from .cache import IN_USE, LAYOUT
 from .errors import CacheError
 
-__all__ = ["CacheInfo", "Item", "Removed", "clear", "info", "prune"]
+__all__ = ["CacheInfo", "Item", "Removed", "clear", "human_size", "info", "parse_age", "parse_size", "prune"]
 
 _LAYOUT_NAME = re.compile(r"v[0-9]+")
 
@@ -58,25 +58,31 @@ class CacheInfo:
     def entries(self) -> tuple[Item, ...]:
         return tuple(i for i in self.items if i.is_entry)
 
-    def to_json_obj(self) -> dict[str, object]:
+    @property
+    def entry_bytes(self) -> int:
+        return sum(i.size for i in self.entries)
+
+    def _use(self, pick: Callable[[list[float]], float]) -> str | None:
         used = [i.used for i in self.entries]
+        return _iso(pick(used)) if used else None
+
+    def to_json_obj(self) -> dict[str, object]:
         return {
             "ok": True,
             "cache_dir": str(self.directory),
-            "entries": len(used),
+            "entries": len(self.entries),
             "size_bytes": self.size,
-            "entry_bytes": sum(i.size for i in self.entries),
-            "oldest_use": _iso(min(used)) if used else None,
-            "newest_use": _iso(max(used)) if used else None,
+            "entry_bytes": self.entry_bytes,
+            "oldest_use": self._use(min),
+            "newest_use": self._use(max),
         }
 
     def lines(self) -> list[str]:
-        obj = self.to_json_obj()
-        used = f"oldest {obj['oldest_use']}, newest {obj['newest_use']}" if self.entries else "-"
+        used = f"oldest {self._use(min)}, newest {self._use(max)}" if self.entries else "-"
         return [
             f"cache dir:  {self.directory}",
-            f"entries:    {obj['entries']}",
-            f"size:       {human_size(self.size)} ({human_size(int(str(obj['entry_bytes'])))} in entries)",
+            f"entries:    {len(self.entries)}",
+            f"size:       {human_size(self.size)} ({human_size(self.entry_bytes)} in entries)",
             f"last used:  {used}",
         ]
 
@@ -112,7 +118,8 @@ def info(root: Path) -> CacheInfo:
 
 def prune(root: Path, max_size: int | None, older_than: float | None, on_wait: Callable[[], None]) -> Removed:
     """Remove what was last used more than ``older_than`` seconds ago, then the least recently used until the
-    cache holds at most ``max_size`` bytes. ``on_wait`` is called if runs using the cache must end first."""
+    entries and stat records take at most ``max_size`` bytes. ``on_wait`` is called if runs using the cache
+    must end first."""
     with _exclusive(root, on_wait):
         found = info(root)
         now, size = time.time(), sum(i.size for i in found.items)
@@ -123,7 +130,8 @@ def prune(root: Path, max_size: int | None, older_than: float | None, on_wait: C
                 size -= item.size
         _remove(root / LAYOUT, doomed)
         _tidy(root / LAYOUT, everything=False)
-        return Removed(sum(i.is_entry for i in doomed), found.size - info(root).size, info(root))
+        left = info(root)
+        return Removed(sum(i.is_entry for i in doomed), found.size - left.size, left)
 
 
 def clear(root: Path, on_wait: Callable[[], None]) -> Removed:
@@ -134,7 +142,8 @@ def clear(root: Path, on_wait: Callable[[], None]) -> Removed:
         _tidy(root / LAYOUT, everything=True)
         for name in sorted(_layouts(root) - {LAYOUT}):
             _delete(root / name)
-        return Removed(len(found.entries), found.size - info(root).size, info(root))
+        left = info(root)
+        return Removed(len(found.entries), found.size - left.size, left)
 
 
 @contextmanager
@@ -159,7 +168,8 @@ def _remove(layout: Path, items: list[Item]) -> None:
     """Move each item out of the way with one rename (into ``tmp``), then delete it; never follows a link."""
     if not items:
         return
-    trash = Path(tempfile.mkdtemp(prefix="trash-", dir=layout / "tmp"))  # swept after a day if we die
+    with _removing(layout.parent):
+        trash = Path(tempfile.mkdtemp(prefix="trash-", dir=layout / "tmp"))  # swept after a day if we die
     for n, item in enumerate(items):
         with _removing(item.path), suppress(FileNotFoundError):
             item.path.rename(trash / str(n))
@@ -180,7 +190,8 @@ def _removing(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise CacheError(f"{exc.filename or path}: cannot remove from the cache: {exc.strerror}") from None
+        cause = (exc.strerror or str(exc)).lower()
+        raise CacheError(f"{path}: cannot remove from the cache: {cause}") from None
 
 
 def _tidy(layout: Path, *, everything: bool) -> None:
