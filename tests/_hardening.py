@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import onnx
 from onnx import TensorProto, helper
@@ -160,3 +162,57 @@ def ort_metadata_model(config: dict[str, object]) -> onnx.ModelProto:
     model = modelgen.mlp(features=4, hidden=4, seed=5)
     helper.set_model_props(model, {"ort_config": json.dumps(config)})
     return model
+
+
+def mount_namespace(cwd: Path, env: dict[str, str], setup: list[str], *commands: list[str | Path]) -> list[Result]:
+    """Run ``commands`` (argv lists; ``CLI`` for ours) one after the other in a private user and mount
+    namespace, after the ``setup`` shell lines (``read_only(dir)``, ``full_tmpfs(dir)``): real read-only and
+    full file systems, which ``chmod`` cannot give a test run as root. Skips (and says why) where the
+    kernel or the container does not allow unprivileged namespaces."""
+    import shlex
+    import shutil
+
+    unshare = shutil.which("unshare")
+    probe = subprocess.run([unshare or "unshare", *_UNSHARE, "true"], capture_output=True, text=True, check=False)
+    if unshare is None or probe.returncode != 0:
+        import pytest
+
+        reason = f"needs unprivileged user+mount namespaces (unshare): {probe.stderr.strip() or 'not installed'}"
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="ns-results-") as name:
+        out = Path(name)
+        lines = ["set -e", *setup, "set +e"]
+        for i, argv in enumerate(commands):
+            lines.append(f"{shlex.join(map(str, argv))} >{out}/{i}.out 2>{out}/{i}.err; echo $? >{out}/{i}.rc")
+        subprocess.run([unshare, *_UNSHARE, "sh", "-c", "\n".join(lines)], cwd=cwd, env=env, check=True, timeout=600)
+        return [
+            Result(int((out / f"{i}.rc").read_text()), (out / f"{i}.out").read_text(), (out / f"{i}.err").read_text())
+            for i in range(len(commands))
+        ]
+
+
+_UNSHARE = ["--user", "--map-root-user", "--mount"]
+
+
+class Result(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def read_only(directory: Path) -> str:
+    """A ``mount_namespace`` setup line: ``directory`` becomes read-only (a bind mount of itself)."""
+    return f"mount --bind '{directory}' '{directory}' && mount -o remount,ro,bind '{directory}'"
+
+
+def full_tmpfs(directory: Path, fill: bool = True) -> str:
+    """A ``mount_namespace`` setup line: a 256 KiB tmpfs on ``directory``, filled up unless ``fill=False``
+    (then a command ``["sh", "-c", shell_fill(directory)]`` fills it between commands)."""
+    mount = f"mkdir -p '{directory}' && mount -t tmpfs -o size=256k tmpfs '{directory}'"
+    return f"{mount} && {shell_fill(directory)}" if fill else mount
+
+
+def shell_fill(directory: Path) -> str:
+    """Shell: fill the file system holding ``directory`` to the last byte."""
+    return f"dd if=/dev/zero of='{directory}/.fill' bs=4k 2>/dev/null || true"

@@ -177,13 +177,42 @@ def test_config_by_include_with_every_option(package: Path) -> None:
         ("both-type-options", "TYPE_REDUCTION and NO_TYPE_REDUCTION are exclusive"),
         ("no-config", "ort_reduced_build_add_runtime(ortrt): CONFIG is required"),
         ("bad-minimal-build", "ort_reduced_build_add_runtime(ortrt): MINIMAL_BUILD full is not basic or extended"),
+        (
+            "one-output-for-two-targets",
+            "ort_reduced_build_config(other_ops): OUTPUT: {build}/shared.config is also written by "
+            "ort_reduced_build_config(ops); give each target its own OUTPUT",
+        ),
+        (
+            "one-ort-file-for-two-targets",
+            "ort_reduced_build_config(other_ops): ORT_MODELS_DIR: {build}/ort/model.ort is also written by "
+            "ort_reduced_build_config(ops); give each target its own ORT_MODELS_DIR",
+        ),
+        (
+            "semicolon-in-a-model-path",
+            "ort_reduced_build_config(ops): MODELS: a;b.onnx has a ';' in its name, which CMake splits into two "
+            "arguments of the command line",
+        ),
+        (
+            "semicolon-in-the-output",
+            "ort_reduced_build_config(ops): OUTPUT: x;y.config has a ';' in its name",
+        ),
     ],
 )
 @pytest.mark.parametrize("package", ["config-bad-arguments"], indirect=True)
 def test_bad_arguments_stop_configure(package: Path, case: str, message: str) -> None:
     result = configure(package, f"CASE={case}", check=False)
     assert result.returncode != 0
-    assert message in " ".join(result.stderr.split())
+    assert message.format(build=package / "build") in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("package", ["config-bad-arguments"], indirect=True)
+def test_makefiles_silently_keep_one_of_two_targets_with_one_output(package: Path) -> None:
+    """Makefile generators accept two rules for one file (one silently wins): configure must stop first."""
+    result = configure(package, "CASE=one-output-for-two-targets", generator="Unix Makefiles", check=False)
+    assert result.returncode != 0
+    text = " ".join(result.stderr.split())
+    assert "ort_reduced_build_config(other_ops): OUTPUT:" in text and "ort_reduced_build_config(ops);" in text
+    assert not (package / "build" / "Makefile").exists()  # nothing generated
 
 
 @pytest.mark.parametrize("give_source", [True, False])

@@ -18,7 +18,19 @@ from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
 from ort_reduced_build.settings import ConvertOptions
 
-from tests._hardening import one_node_model, ort_is_complete, tiny_mlp, verify_cache, write
+from tests import modelgen
+from tests._hardening import (
+    CLI,
+    full_tmpfs,
+    mount_namespace,
+    one_node_model,
+    ort_is_complete,
+    read_only,
+    shell_fill,
+    tiny_mlp,
+    verify_cache,
+    write,
+)
 
 
 def _writable(path: Path) -> Path:
@@ -357,3 +369,77 @@ def test_only_files_new_to_the_stat_index_are_hashed(tmp_path: Path) -> None:
         assert later.digest(model) and len(calls) == 2  # the index outlives the run
     finally:
         later.close()
+
+
+def _tree_of(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _cache_errors(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_a_read_only_cache_ends_in_a_filelock_traceback(tmp_path: Path, cli) -> None:
+    """A cache restored with ``cp -a`` onto a read-only mount serves every hit; the first conversion it would
+    have to store is one line naming the cache and what to do."""
+    write(tmp_path / "m/a.onnx", tiny_mlp(1))
+    write(tmp_path / "m/b.onnx", tiny_mlp(2))
+    write(tmp_path / "new/c.onnx", tiny_mlp(3))
+    r = cli("config", "m", "-o", "ref.config", env={"ORT_REDUCED_BUILD_CACHE_DIR": str(tmp_path / "warm")})
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "ro").mkdir()
+    shutil.copytree(tmp_path / "warm", tmp_path / "ro/cache", symlinks=True)  # cp -a: modes and times kept
+    before = _tree_of(tmp_path / "ro")
+    env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(tmp_path / "ro/cache")}
+    hits, miss = mount_namespace(
+        tmp_path,
+        env,
+        [read_only(tmp_path / "ro")],
+        [*CLI, "convert", "m", "-o", "out"],
+        [*CLI, "config", "m", "new", "-o", "c.config"],
+    )
+    assert hits.returncode == 0, hits.stderr
+    assert "2 conversion(s) (0 converted, 2 cached), 0 failed" in hits.stderr
+    assert (tmp_path / "out/required_operators_and_types.config").read_text() == (tmp_path / "ref.config").read_text()
+    assert miss.returncode == 1, miss.stderr
+    assert _cache_errors(miss.stderr) == [
+        f"error: {tmp_path}/ro/cache: cannot write to the cache (read-only file system), needed for new/c.onnx "
+        "(Fixed); use another --cache-dir, or --no-cache"
+    ]
+    assert not (tmp_path / "c.config").exists()
+    assert _tree_of(tmp_path / "ro") == before
+
+
+def test_a_full_cache_disk_says_cannot_read_none_per_model(tmp_path: Path) -> None:
+    """The cache's file system fills up: one line naming the cache, whichever write hits it first (the stat
+    index, a staging dir, the worker's ``.ort``, the manifest); a full cache holding every entry serves hits."""
+    for i, name in enumerate(("a", "b", "c")):
+        write(tmp_path / f"m/{name}.onnx", tiny_mlp(i))
+    write(tmp_path / "new/d.onnx", tiny_mlp(4))
+    modelgen.save(modelgen.mlp(features=256, hidden=256), tmp_path / "big/e.onnx")  # a .ort of 300 KB
+    full, warm, tight = tmp_path / "full", tmp_path / "warm", tmp_path / "tight"
+    env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(full / "cache")}
+    warm_cache = ["--cache-dir", warm / "cache"]
+    results = mount_namespace(
+        tmp_path,
+        env,
+        # tight: 64 KiB free, room for the stat index and a staging dir: the worker fails to save the .ort
+        [full_tmpfs(full), full_tmpfs(warm, fill=False), f"{full_tmpfs(tight)} && truncate -s -64K {tight}/.fill"],
+        [*CLI, "config", "m", "-o", "a.config"],  # an empty cache on a full disk
+        [*CLI, "config", "m", "-o", "warm.config", *warm_cache],
+        ["sh", "-c", shell_fill(warm)],
+        [*CLI, "config", "m", "-o", "b.config", *warm_cache],  # every entry is there
+        [*CLI, "config", "m", "new", "-o", "c.config", *warm_cache],
+        [*CLI, "config", "big", "-o", "e.config", "--cache-dir", tight / "cache"],
+    )
+    for r, cache in ((results[0], full), (results[4], warm), (results[5], tight)):
+        assert r.returncode == 1, r.stderr
+        errors = _cache_errors(r.stderr)
+        assert len(errors) == 1, r.stderr
+        assert errors[0].startswith(f"error: {cache}/cache: cannot write to the cache (no space left on"), r.stderr
+        assert errors[0].endswith("; use another --cache-dir, or --no-cache"), r.stderr
+    assert [r.returncode for r in results[1:4]] == [0, 0, 0], results
+    assert "3 conversion(s) (0 converted, 3 cached), 0 failed" in results[3].stderr
+    assert (tmp_path / "b.config").read_text() == (tmp_path / "warm.config").read_text()
+    assert not any((tmp_path / f"{name}.config").exists() for name in "ace")

@@ -6,6 +6,8 @@ network), the tests that need it are skipped with the reason.
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -124,3 +126,45 @@ def test_upgrade_in_place_of_a_v4_labelled_file(old_files: dict[str, Path], tmp_
     assert main(["upgrade", str(path), "-o", str(path)]) == 0
     assert check_model(path).ort_format_version == "6"
     assert main(["check", str(path), "--config", str(config)]) == 0
+
+
+@pytest.fixture
+def v4_file(tmp_path: Path) -> Path:
+    """A model saved by this onnxruntime, relabelled ORT format v4: a file ``upgrade`` re-saves."""
+    import onnxruntime as ort
+
+    modelgen.save(modelgen.mlp(), tmp_path / "mlp.onnx")
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "mlp.v6.ort")
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    ort.InferenceSession(str(tmp_path / "mlp.onnx"), so, providers=["CPUExecutionProvider"])
+    path = tmp_path / "src" / "old.ort"
+    path.parent.mkdir()
+    path.write_bytes(relabel((tmp_path / "mlp.v6.ort").read_bytes(), "4"))
+    return path
+
+
+def test_upgrade_into_an_existing_directory_ends_in_a_traceback(v4_file: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["upgrade", str(v4_file), "-o", str(out)]) == 0
+    assert f"-> {out / 'old.ort'} (v6)" in capsys.readouterr().out
+    assert check_model(out / "old.ort").ort_format_version == "6"
+    assert sorted(p.name for p in out.iterdir()) == ["old.ort"]  # no temp file left
+    (out / "blocked.ort").mkdir()  # DIR/<name>.ort is a directory: said, not a traceback
+    blocked = v4_file.with_name("blocked.ort")
+    blocked.write_bytes(v4_file.read_bytes())
+    assert main(["upgrade", str(blocked), "-o", str(out)]) == 1
+    expected = f"error: {out / 'blocked.ort'}: is a directory; {blocked} would be written there\n"
+    assert capsys.readouterr().err == expected
+
+
+def test_upgraded_file_gets_mode_0600(v4_file: Path, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        assert main(["upgrade", str(v4_file), "-o", str(tmp_path / "new.ort")]) == 0
+        assert main(["upgrade", str(v4_file), "-o", str(v4_file)]) == 0  # in place
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.ort").stat().st_mode) == 0o644
+    assert stat.S_IMODE(v4_file.stat().st_mode) == 0o644

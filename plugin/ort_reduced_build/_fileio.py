@@ -32,6 +32,7 @@ __all__ = [
     "integrity_digest",
     "mapped",
     "open_regular",
+    "replacing",
     "sample_digest",
     "sweep_stale_temps",
 ]
@@ -117,16 +118,16 @@ def _umask() -> int:
     return mask
 
 
-def _temp_beside(path: Path, tmp_dir: Path | None = None) -> tuple[int, Path]:
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp")
+def _temp_beside(path: Path, tmp_dir: Path | None = None, suffix: str = ".tmp") -> tuple[int, Path]:
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=suffix)
     os.fchmod(fd, 0o666 & ~_umask())
     return fd, Path(tmp)
 
 
 def sweep_stale_temps(directory: Path) -> None:
-    """Remove the temp files a killed run left in ``directory`` (``.*.ortrb-*.tmp`` and ``.link``).
+    """Remove the temp files a killed run left in ``directory`` (``.*.ortrb-*.tmp``, ``.ort`` and ``.link``).
 
-    A ``.tmp`` is stale once its mtime is ``STALE_AFTER_S`` old (writers rename theirs at once); a
+    A ``.tmp`` (or ``.ort``) is stale once its mtime is ``STALE_AFTER_S`` old (writers rename theirs at once); a
     ``.link`` shares the cache file's mtime, so it is stale once the process named in it is gone.
     """
     now = time.time()
@@ -139,13 +140,11 @@ def sweep_stale_temps(directory: Path) -> None:
             st = path.lstat()
             if not stat.S_ISREG(st.st_mode):
                 continue
-            if path.name.endswith(".tmp"):
-                stale = now - st.st_mtime > STALE_AFTER_S
-            elif path.name.endswith(".link"):
+            if path.name.endswith(".link"):
                 pid = path.name.removesuffix(".link").rsplit(TEMP_MARK, 1)[1]
                 stale = now - st.st_ctime > 24 * 3600 or (pid.isdigit() and not _alive(int(pid)))
-            else:
-                continue
+            else:  # .tmp, or a temp file named for a tool that reads the suffix (.ort)
+                stale = now - st.st_mtime > STALE_AFTER_S
             if stale:
                 path.unlink()
         except OSError:
@@ -179,19 +178,26 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
         raise
 
 
+@contextmanager
+def replacing(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp file beside ``path`` (mode as ``open()`` gives) to fill; renamed over ``path`` when the block
+    ends without an exception, else removed. ``suffix``: the temp name's, for tools that read it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _temp_beside(path, suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def atomic_copy(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` through a temp file in ``dst``'s directory (nothing if equal)."""
     if _same_content(src, dst):
         return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(dst)
-    os.close(fd)
-    try:
+    with replacing(dst) as tmp:
         shutil.copyfile(src, tmp)
-        tmp.replace(dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_link_or_copy(src: Path, dst: Path) -> None:

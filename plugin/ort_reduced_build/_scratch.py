@@ -21,7 +21,7 @@ try:
 except ImportError:  # Windows: no flock; scratch dirs are still private, only the sweep is skipped
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RUN_PREFIX", "Scratch"]
+__all__ = ["RUN_PREFIX", "Scratch", "lock_file"]
 
 RUN_PREFIX = "run-"
 _GRACE_S = 60.0
@@ -60,6 +60,24 @@ class Scratch:
         if self._fd is not None:
             os.close(self._fd)  # releases the lock
             self._fd = None
+
+
+def lock_file(path: Path, *, exclusive: bool, blocking: bool = True) -> int | None:
+    """An fd holding a ``flock`` on ``path`` (created if missing; closing the fd releases it). None where
+    there is no lock to take: no ``flock`` (Windows), or a read-only directory without the file.
+    ``BlockingIOError`` when not ``blocking`` and the lock is held elsewhere."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if blocking else fcntl.LOCK_NB))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def sweep(tmp: Path) -> list[str]:

@@ -15,13 +15,18 @@ two builds from publishing (or discarding) the same entry at once. A stat index 
 ctime -> sha256) spares rehashing unchanged files, so the warm path imports neither onnx nor
 onnxruntime; ctime is set by the kernel on every write, so an edit that restores mtime is still seen.
 
-A model's external-data locations are checked as onnxruntime checks them (relative, inside the model's
-directory, symlinks resolved, regular files): they are only ever read, never followed elsewhere.
+A model's external-data files are found and checked by ``_external_data``: they are only ever read.
 Temp files live in this run's flock-held scratch dir (``_scratch``); a killed run's are swept.
+
+A cache that cannot be written (a read-only file system, no permission, a full disk) still serves its
+verified entries; the first conversion it would have to store is a ``CacheError`` naming the cache dir
+and what to do. Every run holds a shared ``flock`` on ``in-use.lock`` while it lives: ``cache prune`` and
+``cache clear`` (``cache_admin``) take it exclusively, so they never remove an entry a run is using.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import importlib.util
@@ -31,19 +36,19 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from ._external_data import external_data_locations, external_data_path
 from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
-from ._onnxwire import may_have_external_data
-from ._scratch import Scratch
+from ._scratch import Scratch, lock_file
 from ._version import __version__
 from .config import OpsConfig, format_config, format_value_types, parse_config, parse_value_types
-from .discover import printable
-from .errors import CacheError, ConfigError, ModelError
+from .errors import CacheError, ConfigError
 from .settings import ConvertOptions
 
 if TYPE_CHECKING:
@@ -51,9 +56,9 @@ if TYPE_CHECKING:
 
     from .analyze import ModelUsage
 
-__all__ = ["Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
+__all__ = ["IN_USE", "LAYOUT", "Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
 
-_LAYOUT = "v2"  # v2: manifests record xxh3-128
+LAYOUT = "v2"  # v2: manifests record xxh3-128
 _ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 _REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -63,6 +68,11 @@ _Files = dict[str, tuple[str, list[int]]]
 """A manifest's files: name -> (xxh3-128, stamp)."""
 _READ_ONLY = 0o444
 """Entry files' mode: hard-linked outputs share it, so an in-place edit of one output fails."""
+IN_USE = "in-use.lock"
+"""Held shared by every run (``flock``), exclusively by ``cache prune``/``clear``."""
+_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
+_TOUCH_AFTER_S = 3600.0
+"""A hit sets its entry dir's mtime (its last use, for ``cache prune``) when it is older than this."""
 
 
 class _Manifest(NamedTuple):
@@ -114,24 +124,81 @@ class Cache:
     """
 
     def __init__(self, root: Path | None, before_hashing: Callable[[], None] | None = None) -> None:
-        self.root = root / _LAYOUT if root is not None else None
+        self.given = root
+        self.root = root / LAYOUT if root is not None else None
         self._before_hashing = before_hashing
         self._scratch: Scratch | None = None
         self._locks: dict[str, FileLock] = {}
         self._inputs: dict[str, str] = {}
         """Per key computed here: ``_inputs_digest`` of the files it was computed from."""
+        self.unwritable: str | None = None
+        """Why nothing can be stored (``read-only file system``, say); None while the cache can be written."""
+        self._in_use: int | None = None
         if self.root is not None:
             try:
-                for sub in ("objects", "stat", "tmp", "locks"):
-                    (self.root / sub).mkdir(parents=True, exist_ok=True)
+                with self._writing():
+                    for sub in ("objects", "stat", "tmp", "locks"):
+                        (self.root / sub).mkdir(parents=True, exist_ok=True)
+                self._in_use = lock_file(self.root / IN_USE, exclusive=False)
+                # Its run dir is made on first use (a mkdir and rmdir per run cost 3 ms on ext4 with discard):
+                # a read-only cache is found out by its first write, which no hit needs.
+                if self.unwritable is None:
+                    self._scratch = Scratch(self.root / "tmp")
             except OSError as exc:
                 raise CacheError(f"{root}: cannot use as cache directory: {exc.strerror}") from None
-            self._scratch = Scratch(self.root / "tmp")
 
     def close(self) -> None:
-        """Remove this run's scratch dir (staging dirs not published by now are abandoned)."""
+        """Remove this run's scratch dir (staging dirs not published by now are abandoned); let go of the cache."""
         if self._scratch is not None:
             self._scratch.close()
+        if self._in_use is not None:
+            os.close(self._in_use)  # releases the shared lock
+            self._in_use = None
+
+    @contextmanager
+    def _writing(self, purpose: str | None = None) -> Iterator[None]:
+        """Cache writes. One that fails for want of space or permission makes the cache read-only; if it
+        was needed for ``purpose`` (a conversion to store), that is a ``CacheError`` naming the cache."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in _CANNOT_WRITE:
+                raise
+            self._cannot_write(exc)
+            if purpose is not None:
+                raise self._unwritable_error(purpose) from None
+
+    def _cannot_write(self, exc: OSError) -> None:
+        """From now on, store nothing: serve verified entries only (a read-only or full cache)."""
+        self.unwritable = (exc.strerror or str(exc)).lower()
+        if self._scratch is not None:
+            self._scratch.close()
+            self._scratch = None
+
+    def _unwritable_error(self, purpose: str) -> CacheError:
+        needed = f", needed for {purpose}" if purpose else ""
+        return CacheError(
+            f"{self.given}: cannot write to the cache ({self.unwritable}){needed}; "
+            "use another --cache-dir, or --no-cache"
+        )
+
+    def _remember(self, path: Path, data: bytes) -> None:
+        """Write a memo (stat index, external-data locations): a cache that cannot be written only loses it."""
+        if self.unwritable is not None:
+            return
+        with suppress(OSError), self._writing():  # a memo that cannot be written for another reason: not needed
+            atomic_write(path, data, self._tmp())
+
+    def raise_if_full(self, needed: int) -> None:
+        """``CacheError`` if the cache's file system has less than ``needed`` bytes free (a conversion that
+        failed to save its ``.ort`` into a staging dir there: onnxruntime's message does not say why)."""
+        if self.root is None:
+            return
+        with suppress(OSError):
+            st = os.statvfs(self.root)
+            if st.f_bavail * st.f_frsize < needed:
+                self._cannot_write(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+                raise self._unwritable_error("")
 
     def _tmp(self) -> Path:
         assert self._scratch is not None
@@ -157,7 +224,7 @@ class Cache:
         with mapped(path) as data:  # what is read: a /proc file's stat says 0 bytes
             digest, read = hashlib.sha256(data).hexdigest(), len(data)
         if read == st.st_size and _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while hashed: the pair is true
-            atomic_write(index, json.dumps({"stamp": stamp, "sha256": digest}).encode(), self._tmp())
+            self._remember(index, json.dumps({"stamp": stamp, "sha256": digest}).encode())
         return digest
 
     def external_data(self, model: Path, model_digest: str) -> list[str]:
@@ -172,7 +239,7 @@ class Cache:
                 pass
         locations = external_data_locations(model)
         if memo is not None:
-            atomic_write(memo, json.dumps(locations).encode(), self._tmp())
+            self._remember(memo, json.dumps(locations).encode())
         return locations
 
     def key(self, model: Path, style: str, options: ConvertOptions) -> str:
@@ -195,7 +262,7 @@ class Cache:
         locations = self.external_data(model, model_digest)
         externals = [external_data_path(model, loc) for loc in locations]
         material = {
-            "layout": _LAYOUT,
+            "layout": LAYOUT,
             "plugin": __version__,
             "onnxruntime": onnxruntime_version(),
             "model": model_digest,
@@ -260,6 +327,9 @@ class Cache:
             return None
         if restamped:
             self._restamp(key, directory, manifest, restamped)
+        if self.unwritable is None and time.time() - st.st_mtime > _TOUCH_AFTER_S:
+            with suppress(OSError):
+                os.utime(directory)  # its last use, for cache prune (an hour's precision costs no write per hit)
         return CacheEntry(directory, usage, manifest.warnings, value_types)
 
     def _directory(self, key: str) -> Path:
@@ -270,7 +340,9 @@ class Cache:
 
     def _restamp(self, key: str, directory: Path, manifest: _Manifest, new: dict[str, list[int]]) -> None:
         """Record stamps of files just re-verified by hash (a new hard link changes ctime, say)."""
-        with self.lock(key), suppress(OSError, ValueError, KeyError, TypeError):
+        if self.unwritable is not None:
+            return
+        with suppress(CacheError, OSError, ValueError, KeyError, TypeError), self.lock(key):
             if _read_manifest(directory, ()) != manifest:
                 return  # replaced meanwhile: leave it to its publisher
             stamped = {n: (d, new.get(n, s)) for n, (d, s) in manifest.files.items()}
@@ -297,20 +369,33 @@ class Cache:
         lock = self._locks.get(key)
         if lock is None:  # one instance per key: a FileLock is reentrant, two instances would deadlock
             lock = self._locks[key] = FileLock(self.root / "locks" / f"{key}.lock")
-        with lock:
+        with self._writing(""):
+            lock.acquire()
+        try:
             yield
+        finally:
+            lock.release()
 
-    def staging_dir(self) -> Path:
-        """A fresh private dir on the cache's filesystem (or the system temp dir without a cache)."""
-        if self._scratch is None:
+    def staging_dir(self, purpose: str = "") -> Path:
+        """A fresh private dir on the cache's filesystem (or the system temp dir without a cache) to convert
+        ``purpose`` (a model) into; ``CacheError`` if the cache cannot be written."""
+        if self.root is None:
             return Path(tempfile.mkdtemp(prefix="ort-reduced-build-entry-"))
-        return self._scratch.mkdtemp("entry-")
+        if self._scratch is None:
+            raise self._unwritable_error(purpose)
+        with self._writing(purpose):
+            return self._scratch.mkdtemp("entry-")
 
     def put(self, key: str, staging: Path, usage: ModelUsage, digests: dict[str, str]) -> CacheEntry:
         """Publish ``staging`` (files with their integrity digests in ``digests``) as ``key``'s entry.
 
         ``key`` must come from this ``Cache``'s ``key()``: the manifest records its inputs as they are now.
+        ``CacheError`` if the cache cannot be written (a full disk).
         """
+        with self._writing(""):
+            return self._put(key, staging, usage, digests)
+
+    def _put(self, key: str, staging: Path, usage: ModelUsage, digests: dict[str, str]) -> CacheEntry:
         usage_file = staging / "usage.config"
         usage_file.write_text(format_config(usage.config, [format_value_types(usage.value_types)]), encoding="utf-8")
         warnings = usage.warnings
@@ -340,7 +425,7 @@ class Cache:
         """Move the bad entry we examined out of the way; not one a concurrent build has published since."""
         if self._scratch is None:
             return
-        with self.lock(key):
+        with suppress(CacheError), self.lock(key):
             try:
                 st = directory.lstat()
             except OSError:
@@ -428,53 +513,3 @@ def _entry_stamp(path: Path) -> list[int]:
             path.chmod(_READ_ONLY)
             st = path.lstat()
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
-
-
-def external_data_path(model: Path, location: str) -> Path:
-    """Where a model's external-data ``location`` points, if onnxruntime would read it; else ``ModelError``.
-
-    As onnxruntime (1.2x+) does: relative, no ``..``, and still inside the model's directory once
-    symlinks are resolved. The file is only ever read (hashed here, loaded by onnxruntime).
-    """
-    shown = f"{printable(str(model))}: external data location {printable(location)!r}"
-    pure = Path(location)
-    if not location or "\0" in location:
-        raise ModelError(f"{shown} is empty or malformed")
-    if pure.is_absolute() or location.startswith(("/", "\\")) or pure.drive:
-        raise ModelError(f"{shown} is an absolute path; it must be relative to the model's directory")
-    base = model.parent.resolve()
-    target = (model.parent / pure).resolve()
-    if base not in target.parents:
-        how = "through '..'" if ".." in pure.parts else f"through a symlink, to {printable(str(target))}"
-        raise ModelError(f"{shown} leads outside the model's directory ({how}); keep the data beside the model")
-    return model.parent / pure
-
-
-def external_data_locations(model: Path) -> list[str]:
-    """Sorted external-data locations a model's tensors name (parses the protobuf only if needed).
-
-    A file that is not a valid ONNX protobuf has none here: onnxruntime reports it when it converts.
-    """
-    with mapped(model) as view:
-        if not may_have_external_data(view):
-            return []
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    try:
-        proto = onnx.load(str(model), load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError):
-        return []
-    locations: set[str] = set()
-    graphs = [proto.graph]
-    while graphs:
-        graph = graphs.pop()
-        tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
-        for node in graph.node:
-            for attr in node.attribute:
-                tensors.extend([attr.t, *attr.tensors])
-                graphs.extend([attr.g, *attr.graphs] if attr.HasField("g") else attr.graphs)
-        for tensor in tensors:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                locations.update(e.value for e in tensor.external_data if e.key == "location")
-    return sorted(locations)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._cli_build import add_build_parser
+from ._cli_cache import add_cache_parser
 from ._cli_ci import add_ci_parsers
 from ._cli_common import (
     EXIT_FAILED,
@@ -151,6 +152,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_ci_parsers(sub)
     add_build_parser(sub)
     add_verify_parser(sub)
+    add_cache_parser(sub)
     for verb in sub.choices.values():  # -v/-q after the verb too, as pip takes them
         add_verbosity_options(verb, suffix="_after_verb")
     return parser
@@ -190,8 +192,9 @@ def _json_error(args: argparse.Namespace, message: str, **fields: object) -> Non
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    args.verbose += vars(args).pop("verbose_after_verb", 0)  # -v before and after the verb add up
-    args.quiet = vars(args).pop("quiet_after_verb", False) or args.quiet
+    for where in ("_after_verb", "_after_action"):  # -v before and after the verb (and its action) add up
+        args.verbose += vars(args).pop(f"verbose{where}", 0)
+        args.quiet = vars(args).pop(f"quiet{where}", False) or args.quiet
     levels = {0: logging.WARNING, 1: logging.INFO}  # -vv: debug output, e.g. a failed conversion's traceback
     level = logging.ERROR if args.quiet else levels.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=max(level, logging.WARNING), format="%(message)s", stream=sys.stderr)

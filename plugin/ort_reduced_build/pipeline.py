@@ -2,21 +2,21 @@
 
 Nothing is written to a final path until every model has converted (or failures are allowed), and
 then only through temp files renamed into place (a killed run's leftover temp files are swept).
-Models with the same cache key convert once per run. Before anything runs, the outputs are checked:
-two outputs sharing a path (names equal but for case count: they are one file on macOS and Windows) or
-an output that is an input is refused, naming both.
+Models with the same cache key convert once per run. Before anything runs, the outputs are checked
+(``_outputs``): outputs sharing a path, an output that is an input, or one that cannot be written is
+refused in one line.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
+from ._outputs import check_outputs, optimized_destination, ort_destination, writing
 from ._replay import GIVEN_ORT, given_ort_usage
 from ._version import __version__
 from .analyze import ModelUsage
@@ -24,7 +24,7 @@ from .cache import Cache, CacheEntry
 from .config import OpsConfig, format_config, format_options, format_value_types, merge, read_config
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
-from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError, OutputError
+from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
 from .settings import ConvertOptions
 
 __all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
@@ -136,6 +136,7 @@ def run(request: Request) -> Result:
             model, key = keys.pop(task)
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
+                cache.raise_if_full(_size(model) + 1024 * 1024)  # the .ort could not be saved: say why
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
                     cause = outcome.cause.replace(str(task.model), str(m.path))  # each names its own file
                     results.append(_failed(m, style, cause, fallbacks.get(m.path)))
@@ -211,7 +212,12 @@ def _plan(
                 log.info("cached     %s (%s)", model.display, style)
                 continue
             task = ConvertTask(
-                model.path, style, options, cache.staging_dir(), threads, log_severity=2 if request.verbose else 3
+                model.path,
+                style,
+                options,
+                cache.staging_dir(f"{model.display} ({style})"),
+                threads,
+                log_severity=2 if request.verbose else 3,
             )
             keys[task] = (model, key)
             if key:
@@ -228,7 +234,7 @@ def _key(request: Request, cache: Cache, model: Model, style: str, options: Conv
     try:
         return cache.key(model.path, style, options) if request.cache_dir else ""
     except OSError as exc:
-        raise ModelError(f"cannot read {printable(str(exc.filename))}: {exc.strerror}") from None
+        raise ModelError(f"cannot read {printable(str(exc.filename or model.path))}: {exc.strerror}") from None
 
 
 def _size(model: Model) -> int:
@@ -268,13 +274,16 @@ def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Pa
     for r in results:
         entry = entries.get((r.model.path, r.style))
         if entry is not None and (dest := _ort_destination(request, r.model, r.style)) is not None:
-            atomic_link_or_copy(entry.ort, dest)
+            with writing(dest):
+                atomic_link_or_copy(entry.ort, dest)
             if request.options.save_optimized_onnx:
-                atomic_link_or_copy(entry.optimized_onnx, _optimized_destination(dest))
+                with writing(optimized := optimized_destination(dest)):
+                    atomic_link_or_copy(entry.optimized_onnx, optimized)
             r = ModelResult(r.model, r.style, r.usage, r.cached, r.error, dest)
         final.append(r)
     if request.config_path is not None:
-        atomic_write(request.config_path, text.encode())
+        with writing(request.config_path):
+            atomic_write(request.config_path, text.encode())
     return Result(tuple(final), config, text)
 
 
@@ -329,58 +338,15 @@ def _outputs(request: Request) -> Iterator[tuple[Path, str]]:
             if dest is not None:
                 yield dest, model.display
                 if request.options.save_optimized_onnx:
-                    yield _optimized_destination(dest), model.display
+                    yield optimized_destination(dest), model.display
     if request.config_path is not None:
         yield request.config_path, "the config"
 
 
 def _check_outputs(request: Request) -> None:
-    """Refuse outputs that share a path (equal but for case, too) or that are an input (by file identity)."""
-    inputs: dict[tuple[int, int], str] = {}
-    for path, shown in [*((m.path, m.display) for m in request.models), *((p, str(p)) for p in request.extra_configs)]:
-        try:
-            st = path.stat()
-        except OSError:
-            continue  # reported when it is read
-        inputs[st.st_dev, st.st_ino] = printable(shown)
-    taken: dict[str, tuple[Path, str]] = {}
-    for path, source in _outputs(request):
-        shown = printable(str(path))
-        try:
-            st = path.stat()
-            if (st.st_dev, st.st_ino) in inputs:
-                raise OutputError(f"{shown}: is the input {inputs[st.st_dev, st.st_ino]}; refusing to overwrite it")
-        except OSError:
-            pass
-        try:
-            name = os.path.normcase(path.resolve()).casefold()
-        except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13): fails when written
-            name = os.path.normcase(path.absolute()).casefold()
-        if name in taken:
-            other = taken[name]
-            raise OutputError(
-                f"{other[1]} and {source} would both be written to {printable(str(other[0]))}"
-                f"{'' if other[0] == path else f' (and {shown}, the same file where case does not count)'}; "
-                "rename one, or convert them with separate -o directories"
-            )
-        taken[name] = (path, source)
-
-
-def _optimized_destination(dest: Path) -> Path:
-    return dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx")
+    inputs = [*((m.path, m.display) for m in request.models), *((p, str(p)) for p in request.extra_configs)]
+    check_outputs(list(_outputs(request)), inputs)
 
 
 def _ort_destination(request: Request, model: Model, style: str) -> Path | None:
-    if model.is_ort:  # a given .ort is taken as is: nothing is written for it
-        return None
-    suffix = request.options.ort_suffix(style)
-    if request.ort_dir is not None:
-        rel = Path(*model.relative.parts)
-        return request.ort_dir / rel.with_name(_stem(rel.name) + suffix)
-    if request.ort_beside_source:
-        return model.path.with_name(_stem(model.path.name) + suffix)
-    return None
-
-
-def _stem(name: str) -> str:
-    return name[: -len(".onnx")] if name.lower().endswith(".onnx") else name
+    return ort_destination(request.options, model, style, request.ort_dir, request.ort_beside_source)

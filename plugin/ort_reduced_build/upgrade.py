@@ -9,15 +9,14 @@ an ORT-format input. Re-convert from the ``.onnx`` to keep them.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._fileio import atomic_copy
+from ._fileio import atomic_copy, replacing
+from ._outputs import check_outputs, writing
 from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
 from .api import check_model
+from .discover import printable
 from .errors import OrtReducedBuildError
 
 __all__ = ["CURRENT_FORMAT_VERSION", "Upgrade", "upgrade_ort"]
@@ -43,7 +42,8 @@ class Upgrade:
 
 
 def upgrade_ort(source: Path, output: Path, *, force: bool = False) -> Upgrade:
-    """Write ``source`` re-saved in the current ORT format to ``output`` (may be ``source``), atomically.
+    """Write ``source`` re-saved in the current ORT format to ``output`` (may be ``source``; a directory:
+    ``output/<source's name>``), atomically, with the mode a new file gets (``OutputError`` if it cannot be).
 
     A file already in the current format is copied unchanged unless ``force``: re-saving would drop its
     saved runtime optimizations for nothing.
@@ -51,22 +51,18 @@ def upgrade_ort(source: Path, output: Path, *, force: bool = False) -> Upgrade:
     data = read_ort_file(source)
     old = read_ort_header(source, data)
     records = len(saved_runtime_optimizations(source, data))
+    if output.is_dir():
+        output = output / source.name
+    check_outputs([(output, printable(str(source)))], [])
     if old == CURRENT_FORMAT_VERSION and not force:
         if output.resolve() != source.resolve():
-            atomic_copy(source, output)
+            with writing(output):
+                atomic_copy(source, output)
         return Upgrade(source, output, old, old, 0)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".ort")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with writing(output), replacing(output, suffix=".ort") as tmp:  # check_model reads the suffix
         _resave(source, tmp)
         new = read_ort_header(tmp, tmp.read_bytes())
         check_model(tmp)
-        tmp.replace(output)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return Upgrade(source, output, old, new, records)
 
 
