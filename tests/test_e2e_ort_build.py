@@ -75,15 +75,16 @@ def project(tmp_path: Path) -> Path:
     return app_project(Path(os.environ.get("ORT_REDUCED_BUILD_E2E_DIR") or tmp_path), tmp_path)
 
 
-def configure(project: Path, *extra: str) -> Path:
+def configure(project: Path, *extra: str, runtime_args: tuple[str, ...] = ()) -> Path:
     build = project / "build"
     models = ";".join(str(p) for p in sorted((project / "models").glob("*.onnx")))
+    args = [*os.environ.get("ORT_REDUCED_BUILD_E2E_ARGS", "").split(), *runtime_args]
     defines = {
         "APP_MODELS": models,
         "ORT_SOURCE_DIR": ORT_SOURCE,
         "OrtReducedBuild_DIR": get_cmake_dir(),
         "ORT_REDUCED_BUILD_PYTHON": sys.executable,
-        "APP_RUNTIME_ARGS": os.environ.get("ORT_REDUCED_BUILD_E2E_ARGS", "").replace(" ", ";"),
+        "APP_RUNTIME_ARGS": ";".join(args),
     }
     for name in ("ORT_DEPS_DIR", "ORT_REDUCED_BUILD_CMAKE", "ORT_REDUCED_BUILD_JOBS"):
         if os.environ.get(name):
@@ -95,7 +96,7 @@ def configure(project: Path, *extra: str) -> Path:
     return build
 
 
-def build_and_verify(project: Path, build: Path) -> dict[str, object]:
+def build_and_verify(project: Path, build: Path, *verify_args: str) -> dict[str, object]:
     """Build (the runtime step runs its models), check nothing is left to do, run ctest and verify --json."""
     models = sorted((project / "models").glob("*.onnx"))
     # A build kept from an earlier run (ORT_REDUCED_BUILD_E2E_DIR): the runtime step runs again, finds the
@@ -113,7 +114,7 @@ def build_and_verify(project: Path, build: Path) -> dict[str, object]:
     print(Path(properties["config"]).read_text(), properties["library"], Path(properties["library"]).stat().st_size)
     inputs = project / "verify-inputs.toml"
     result = run([sys.executable, "-m", "ort_reduced_build", "verify", "--build-dir", str(build / "ortrt"),
-                  *properties["models"].split(";"), "--inputs", str(inputs), "--json"])  # fmt: skip
+                  *properties["models"].split(";"), "--inputs", str(inputs), "--json", *verify_args])  # fmt: skip
     report = json.loads(result.stdout)
     print(report["runtime"])
     for model in report["models"]:
@@ -138,6 +139,28 @@ def test_minimal_runtime_runs_every_model_and_rejects_others(project: Path) -> N
     assert "Could not find an implementation for" in model["message"]
 
 
+def aarch64_reference(tmp_path: Path) -> Path:
+    """The full aarch64 libonnxruntime of the tree's release, from PyPI's manylinux wheel (kept in ~/.cache):
+    the reference for the cross-built runtime. Quantized kernels differ between x86-64 and aarch64, so this
+    host's onnxruntime is no fair reference (a dynamically quantized encoder differs by up to 1.06)."""
+    version = (Path(ORT_SOURCE) / "VERSION_NUMBER").read_text().strip()
+    cache = Path.home() / ".cache" / "ort-reduced-build-tests" / f"onnxruntime-{version}-aarch64"
+    found = sorted(cache.glob("onnxruntime/capi/libonnxruntime.so.*"))
+    if found:
+        return found[0]
+    pip = [sys.executable, "-m", "pip", "download", f"onnxruntime=={version}", "--no-deps", "--only-binary=:all:"]
+    pip += ["--platform", "manylinux_2_28_aarch64", "--python-version", "3.11", "-d", str(tmp_path / "wheel")]
+    got = run(pip)
+    if got.returncode != 0:
+        pytest.skip(f"no aarch64 onnxruntime {version} wheel to compare with: {got.stderr.strip()[-300:]}")
+    import zipfile
+
+    with zipfile.ZipFile(next((tmp_path / "wheel").glob("*.whl"))) as wheel:
+        members = [n for n in wheel.namelist() if n.startswith("onnxruntime/capi/libonnxruntime.so")]
+        wheel.extractall(cache, members)
+    return sorted(cache.glob("onnxruntime/capi/libonnxruntime.so.*"))[0]
+
+
 AARCH64_TOOLS = ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-g++", "qemu-aarch64-static")
 AARCH64_TOOLCHAIN = Path(__file__).parent / "aarch64-linux-gnu.toolchain.cmake"
 
@@ -151,10 +174,12 @@ def test_aarch64_runtime_cross_built_and_verified_under_qemu(tmp_path: Path) -> 
     this host. The Tokenizer model is left out to keep to one build: with it, GCC 12's LTO link breaks the
     runtime and the build runs again without LTO (the host test covers that)."""
     check_converter()
+    reference = str(aarch64_reference(tmp_path))
     work = Path(os.environ.get("ORT_REDUCED_BUILD_E2E_AARCH64_DIR") or tmp_path)
     project = app_project(work, tmp_path, skip=("tfidf.onnx",))
-    build = configure(project, f"-DCMAKE_TOOLCHAIN_FILE={AARCH64_TOOLCHAIN}")
-    report = build_and_verify(project, build)
+    toolchain = f"-DCMAKE_TOOLCHAIN_FILE={AARCH64_TOOLCHAIN}"
+    build = configure(project, toolchain, runtime_args=("REFERENCE_RUNTIME", reference))
+    report = build_and_verify(project, build, "--reference-runtime", reference)
     library = Path(str(report["runtime"]).split(" (")[0])
     from ort_reduced_build._elf import machine
 

@@ -166,7 +166,7 @@ def test_the_run_that_ends_a_build_reports_models_that_do_not_run(
     config = tmp_path / "c.config"
     assert run_cli("config", models / "src" / "misc", "-o", config, cwd=models).returncode == 0
     monkeypatch.chdir(models)  # the header lists models relative to where the config was written
-    args = argparse.Namespace(models=[], emulator=None, cc=None, quiet=True, config=config)
+    args = argparse.Namespace(models=[], emulator=None, cc=None, reference_runtime=None, quiet=True, config=config)
     check = runnable(args, tmp_path, (), cross=False)
     assert callable(check)
     assert check(WHEEL_LIBRARY) == []
@@ -260,3 +260,30 @@ def test_a_cross_compiled_runner_runs_an_arm64_library_under_qemu(models: Path, 
         ]
         assert f"warning: the reference is onnxruntime {onnxruntime.__version__}" in stderr
     assert len(statuses(report)) == 6
+
+
+def test_a_full_runtime_for_the_target_is_the_reference_when_given(models: Path, arm64_library: Path) -> None:
+    """Seen on an aarch64 reduced build: a dynamically quantized encoder differs from x86-64 onnxruntime by
+    up to 1.06 (the CPUs' integer kernels differ), though it matches the full aarch64 library exactly. With
+    --reference-runtime the reference runs on that library, through the same runner and emulator."""
+    emulator = "qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+    argv = ["--cc", "aarch64-linux-gnu-gcc", "--emulator", emulator, "--reference-runtime", str(arm64_library)]
+    code, report, stderr = verify_cli(*argv, "out/rnn", "out/tabular", cwd=models, library=arm64_library)
+    assert code == 0, stderr
+    assert report["reference"] == "1.30.0"  # the runner's library, not this host's onnxruntime
+    assert report["warnings"] == []
+    assert set(statuses(report).values()) == {"ok"}, report
+    for model in report["models"]:  # type: ignore[union-attr]
+        assert model["outputs"] and all(o["max_abs_diff"] == 0.0 for o in model["outputs"]), model
+
+
+def test_a_reference_runtime_that_cannot_run_the_model_skips_it_naming_the_library(models: Path) -> None:
+    not_a_library = models / "not-a-library.so"
+    not_a_library.write_text("not an ELF file\n")
+    code, report, _ = verify_cli("out/rnn/gru.ort", "--reference-runtime", not_a_library, cwd=models)
+    assert code == 1
+    [model] = report["models"]  # type: ignore[misc]
+    assert model["status"] == "skipped"
+    assert f"the reference runtime {not_a_library} cannot run it" in model["message"]
+    code, _, stderr = verify_cli("out/rnn/gru.ort", "--reference-runtime", models / "absent.so", cwd=models)
+    assert (code, stderr.strip()) == (1, f"error: {models / 'absent.so'}: no such library (--reference-runtime)")

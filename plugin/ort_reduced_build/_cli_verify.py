@@ -63,6 +63,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "CMAKE_CROSSCOMPILING_EMULATOR)",
     )
     parser.add_argument("--cc", metavar="CMD", help="C compiler for the runner (default: the build's, else cc)")
+    parser.add_argument(
+        "--reference-runtime",
+        type=Path,
+        metavar="LIB",
+        help="a full ONNX Runtime library for the library's target as the reference, run like the library "
+        "(default: this host's onnxruntime; kernels differ per CPU, quantized ones above all)",
+    )
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -77,11 +84,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise SettingsError(f"{args.runtime}: no such library (--runtime)")
         library, config, target = args.runtime.resolve(), None, _target(args, None)
     config = args.config or config
+    reference = _reference_runtime(args)
     with tempfile.TemporaryDirectory(prefix="ort-reduced-build-verify-") as tmp:
         models = ort_models(args.paths, config, Path(tmp))
         request = verify.VerifyRequest(
             models=tuple(models), library=library, target=target, inputs=inputs, seed=args.seed, rtol=args.rtol,
-            atol=args.atol,
+            atol=args.atol, reference_library=reference,
         )  # fmt: skip
         report = verify.run(request, None if args.json or args.quiet else _print_model)
     if args.json:
@@ -101,19 +109,30 @@ def runnable(
     if cross and not emulator and not args.emulator:
         return "the models were not run: a cross build needs an emulator (--emulator, CMAKE_CROSSCOMPILING_EMULATOR)"
 
+    reference = _reference_runtime(args)
+
     def check(library: Path) -> list[str]:
         from . import verify
 
         target = _target(args, build_dir, emulator)
         with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
             models = ort_models(args.models, args.config, Path(tmp))
-            request = verify.VerifyRequest(models=tuple(models), library=library, target=target)
+            request = verify.VerifyRequest(
+                models=tuple(models), library=library, target=target, reference_library=reference
+            )
             report = verify.run(request, None if args.quiet else _print_model)
         say(args, _summary(report, "run of the models on"))
         failed = ("missing-kernel", "session-failed", "run-failed")
         return [f"{m.path}: {m.status}: {m.message}" for m in report.models if m.status in failed]
 
     return check
+
+
+def _reference_runtime(args: argparse.Namespace) -> Path | None:
+    reference: Path | None = args.reference_runtime
+    if reference is not None and not reference.is_file():
+        raise SettingsError(f"{reference}: no such library (--reference-runtime)")
+    return reference.resolve() if reference else None
 
 
 def _print_model(model: ModelReport) -> None:

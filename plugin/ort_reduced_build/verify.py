@@ -86,6 +86,9 @@ class VerifyRequest:
     timeout: float = 600.0
     session_only: bool = False
     """Create each model's session and run nothing (no reference needed)."""
+    reference_library: Path | None = None
+    """A full ONNX Runtime library for the library's target, run by the runner as the reference (under the
+    emulator too); None: this host's onnxruntime. Kernels differ between CPUs (quantized ones above all)."""
 
 
 @dataclass(frozen=True)
@@ -115,16 +118,19 @@ class Report:
     models: tuple[ModelReport, ...]
     runtime_version: str = ""
     """The version the built library reports (empty when no model got that far)."""
+    notes: tuple[str, ...] = ()
+    """More warnings about the comparison itself."""
 
     @property
     def warnings(self) -> list[str]:
         """A reference of another major.minor than the library: its kernels may differ, and so may outputs."""
         minor = [".".join(v.split(".")[:2]) for v in (self.runtime_version, self.reference)]
         if not self.runtime_version or minor[0] == minor[1]:
-            return []
+            return list(self.notes)
         return [
             f"the reference is onnxruntime {self.reference} but the library is {self.runtime_version}: outputs "
-            f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*"
+            f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*",
+            *self.notes,
         ]
 
     def ok(self, allow_skipped: bool = False) -> bool:
@@ -255,17 +261,24 @@ def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None =
 
     reports = []
     version = "?"
+    reference = [onnxruntime.__version__]
     with _workdir() as work:
         runner = compile_runner(request.target, work)
         launch = (*_launcher(request.target, runner, work), str(runner))
         for index, (display, ort) in enumerate(request.models):
-            report, reported = _verify_model(request, launch, display, ort, work / str(index), onnxruntime)
+            report, reported = _verify_model(request, launch, display, ort, work / str(index), reference)
             version = reported or version
             reports.append(report)
             if on_model is not None:
                 on_model(report)
     runtime = f"{request.library} (onnxruntime {version})"
-    return Report(runtime, onnxruntime.__version__, tuple(reports), "" if version == "?" else version)
+    notes = ()
+    if request.target.cross and request.reference_library is None and any(r.status == "mismatch" for r in reports):
+        notes = (
+            "the reference ran on this host's CPU and the library on another: kernels (quantized ones above all) "
+            "compute differently per CPU; compare with a full runtime for the target: --reference-runtime LIB",
+        )
+    return Report(runtime, reference[-1], tuple(reports), "" if version == "?" else version, notes)
 
 
 @contextmanager
@@ -278,18 +291,21 @@ def _workdir() -> Iterator[Path]:
 
 
 def _verify_model(
-    request: VerifyRequest, launch: tuple[str, ...], display: str, ort: Path, work: Path, onnxruntime: Any
+    request: VerifyRequest, launch: tuple[str, ...], display: str, ort: Path, work: Path, reference: list[str]
 ) -> tuple[ModelReport, str]:
+    """``reference`` ends with the reference's version, once known."""
     work.mkdir()
     spec = request.inputs.spec(display)
     feeds: dict[str, np.ndarray] | None = None
-    expected: dict[str, object] = {}
+    expected: Mapping[str, object] = {}
     skipped = ""
     if not request.session_only:
         try:
-            feeds, expected = _reference(onnxruntime, ort, spec, request.seed + zlib.crc32(display.encode()))
+            session = _session(ort)
+            feeds = make_inputs(session.get_inputs(), spec, request.seed + zlib.crc32(display.encode()))
+            expected = _reference(request, launch, (ort, session), feeds, work / "reference", reference)
         except CannotMake as exc:
-            skipped = str(exc)
+            feeds, skipped = None, str(exc)  # the session on the built library is still created
     code, message, version = _run_runner(request, launch, ort, feeds, work)
     if code in _EXIT_STATUS:
         status = _EXIT_STATUS[code]
@@ -309,17 +325,41 @@ def _verify_model(
     return _compared(request, spec, display, got, expected), version
 
 
-def _reference(
-    onnxruntime: Any, ort: Path, spec: ModelSpec, seed: int
-) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+def _session(ort: Path) -> Any:
+    """This host's onnxruntime session of ``ort``: the inputs' metadata, and the reference by default."""
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.log_severity_level = 4  # failures come back as exceptions, reported once
     try:
-        session = onnxruntime.InferenceSession(str(ort), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(ort), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise CannotMake(f"the reference (onnxruntime {onnxruntime.__version__}) cannot load it: {exc}") from None
-    feeds = make_inputs(session.get_inputs(), spec, seed)
+        raise CannotMake(f"onnxruntime {onnxruntime.__version__} (this host's) cannot load it: {exc}") from None
+
+
+def _reference(
+    request: VerifyRequest,
+    launch: tuple[str, ...],
+    model: tuple[Path, Any],
+    feeds: dict[str, np.ndarray],
+    work: Path,
+    reference: list[str],
+) -> Mapping[str, object]:
+    """The reference outputs of the model (its ``.ort`` and host session): the runner on
+    ``request.reference_library``, else this host's onnxruntime."""
+    ort, session = model
+    if request.reference_library is not None:
+        work.mkdir()
+        code, message, version = _run_runner(request, launch, ort, feeds, work, request.reference_library)
+        if version:
+            reference.append(version)
+        if code != 0:
+            raise CannotMake(f"the reference runtime {request.reference_library} cannot run it: {message}")
+        try:
+            return decode_outputs((work / "out.bin").read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CannotMake(f"unreadable reference output: {exc}") from None
     try:
         values = session.run(None, feeds)
     except Exception as exc:
@@ -327,7 +367,7 @@ def _reference(
         raise CannotMake(
             f"the reference cannot run the generated inputs ({_first_line(exc)}): set inputs {names} in --inputs"
         ) from None
-    return feeds, {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
+    return {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
 
 
 _ARM_CPUINFO = "".join(
@@ -364,10 +404,16 @@ def _launcher(target: Target, runner: Path, work: Path) -> tuple[str, ...]:
 
 
 def _run_runner(
-    request: VerifyRequest, launch: tuple[str, ...], ort: Path, feeds: Mapping[str, np.ndarray] | None, work: Path
+    request: VerifyRequest,
+    launch: tuple[str, ...],
+    ort: Path,
+    feeds: Mapping[str, np.ndarray] | None,
+    work: Path,
+    library: Path | None = None,
 ) -> tuple[int, str, str]:
+    """Run ``ort`` on ``library`` (default: the built one): exit code, last error line, reported version."""
     (work / "in.bin").write_bytes(encode_inputs(feeds))
-    argv = [*launch, str(request.library), str(ort), str(work / "in.bin"), str(work / "out.bin")]
+    argv = [*launch, str(library or request.library), str(ort), str(work / "in.bin"), str(work / "out.bin")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     try:
         result = subprocess.run(
