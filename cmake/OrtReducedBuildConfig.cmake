@@ -79,7 +79,8 @@ Commands
                                   [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
                                   [MINIMAL_BUILD basic|extended]
                                   [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_LTO]
-                                  [MODELS <file>...] [NO_VERIFY | VERIFY [INPUTS <file>]]
+                                  [MODELS <file>...] [REFERENCE_RUNTIME <lib>]
+                                  [NO_VERIFY | VERIFY [INPUTS <file>]]
                                   [BUILD_ARGS <build.py argument>...])
 
   Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
@@ -106,14 +107,16 @@ Commands
   ::
 
     ort_reduced_build_add_verify_test(<name> RUNTIME <runtime target>
-                                      [MODELS <config target or file>...] [INPUTS <file>])
+                                      [MODELS <config target or file>...] [INPUTS <file>]
+                                      [REFERENCE_RUNTIME <lib>])
 
   Adds the CTest test ``<name>``: ``ort-reduced-build verify --build-dir`` on the runtime's build
   directory, for ``MODELS`` (the ``.ort`` files of ``ort_reduced_build_config`` targets, or model
   files; default: the models the runtime's config lists), with the inputs file ``INPUTS`` (shapes,
   value ranges, ``.npy`` files, tolerances per model). It runs every model on the built library
   (under ``CMAKE_CROSSCOMPILING_EMULATOR`` when cross-compiling) and passes only when every output
-  matches onnxruntime's. Testing is enabled for the directory (no ``enable_testing()`` needed).
+  matches the reference's: onnxruntime's, or the full library ``REFERENCE_RUNTIME`` for the target.
+  Testing is enabled for the directory (no ``enable_testing()`` needed).
 #]=======================================================================]
 
 set(OrtReducedBuild_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
