@@ -174,7 +174,7 @@ def _plan(
     threads = max(1, default_jobs() // max(1, request.jobs))
     need = ("model.optimized.onnx",) if request.options.save_optimized_onnx else ()
     # Largest first: the longest conversions start early, so the workers finish together.
-    for model in sorted(request.models, key=_size, reverse=True):
+    for model in sorted(request.models, key=_bytes_to_convert, reverse=True):
         if model.is_ort:
             results.append(_analyze_given_ort(model))
             continue
@@ -219,9 +219,17 @@ def _key(request: Request, cache: Cache, model: Model, style: str) -> str:
         raise ModelError(f"cannot read {printable(str(exc.filename))}: {exc.strerror}") from None
 
 
-def _size(model: Model) -> int:
+def _bytes_to_convert(model: Model) -> int:
+    """The model file's size and its external data's where stored as exporters name it (``model.onnx.data``,
+    ``model.onnx_data``, ``model.data``): the estimate that orders conversions, from ``stat`` alone."""
+    name = model.path.name
+    names = {name, f"{name}.data", f"{name}_data", f"{_stem(name)}.data"}
+    return sum(_size(model.path.with_name(n)) for n in names)
+
+
+def _size(path: Path) -> int:
     try:
-        return model.path.stat().st_size
+        return path.stat().st_size
     except OSError:
         return 0
 
