@@ -174,6 +174,27 @@ class _Graph:
             x = self.op("Add", x, t)
         return x
 
+    def albert(self, x: str, c: int, dim: int = 768, passes: int = 12) -> str:
+        """An ALBERT-like encoder on [1, T, c]: one layer's weights, run ``passes`` times (ALBERT shares them)."""
+        h = self.linear(x, c, dim)
+        shared = [self.weight(dim, dim) for _ in range(4)] + [self.weight(dim, 2048), self.weight(2048, dim)]
+        split = self.const(np.array([1, -1, 12, dim // 12], np.int64))
+        merge = self.const(np.array([1, -1, dim], np.int64))
+        ones, zeros = self.const(np.ones(dim, np.float32)), self.const(np.zeros(dim, np.float32))
+        for _ in range(passes):
+            q, k, v = (self.op("Reshape", self.op("MatMul", h, w), split) for w in shared[:3])
+            qk = self.op(
+                "MatMul", self.op("Transpose", q, perm=[0, 2, 1, 3]), self.op("Transpose", k, perm=[0, 2, 3, 1])
+            )
+            scores = self.op("Softmax", qk, axis=-1)
+            ctx = self.op("MatMul", scores, self.op("Transpose", v, perm=[0, 2, 1, 3]))
+            ctx = self.op("Reshape", self.op("Transpose", ctx, perm=[0, 2, 1, 3]), merge)
+            h = self.op("LayerNormalization", self.op("Add", h, self.op("MatMul", ctx, shared[3])), ones, zeros)
+            ff = self.op("MatMul", h, shared[4])
+            gelu = self.op("Mul", ff, self.op("Sigmoid", self.op("Mul", ff, self.const(np.array(1.702, np.float32)))))
+            h = self.op("LayerNormalization", self.op("Add", h, self.op("MatMul", gelu, shared[5])), ones, zeros)
+        return h
+
     def bilstm(self, x: str, c_in: int, hidden: int) -> str:
         """A bidirectional LSTM over [1, C, T]: [1, 2 * hidden, T]."""
         seq = self.op("Transpose", x, perm=[2, 0, 1])
@@ -198,28 +219,7 @@ def tts_like(seed: int = 51) -> onnx.ModelProto:
         x = g.op("LayerNormalization", x, g.const(np.ones(c, np.float32)), g.const(np.zeros(c, np.float32)))
         x = g.op("LeakyRelu", g.op("Transpose", x, perm=[0, 2, 1]), alpha=0.2)
     text = g.bilstm(x, c, c // 2)
-    # ALBERT-like: one layer's weights, 12 passes (as ALBERT shares them).
-    h = g.linear(g.op("Transpose", text, perm=[0, 2, 1]), c, 768)
-    shared = [g.weight(768, 768) for _ in range(4)] + [g.weight(768, 2048), g.weight(2048, 768)]
-    split = g.const(np.array([1, -1, 12, 64], np.int64))
-    merge = g.const(np.array([1, -1, 768], np.int64))
-    ones, zeros = g.const(np.ones(768, np.float32)), g.const(np.zeros(768, np.float32))
-    for _ in range(12):
-        q, k, v = (g.op("Reshape", g.op("MatMul", h, w), split) for w in shared[:3])
-        scores = g.op(
-            "Softmax",
-            g.op("MatMul", g.op("Transpose", q, perm=[0, 2, 1, 3]), g.op("Transpose", k, perm=[0, 2, 3, 1])),
-            axis=-1,
-        )
-        ctx = g.op(
-            "Reshape",
-            g.op("Transpose", g.op("MatMul", scores, g.op("Transpose", v, perm=[0, 2, 1, 3])), perm=[0, 2, 1, 3]),
-            merge,
-        )
-        h = g.op("LayerNormalization", g.op("Add", h, g.op("MatMul", ctx, shared[3])), ones, zeros)
-        ff = g.op("MatMul", h, shared[4])
-        gelu = g.op("Mul", ff, g.op("Sigmoid", g.op("Mul", ff, g.const(np.array(1.702, np.float32)))))
-        h = g.op("LayerNormalization", g.op("Add", h, g.op("MatMul", gelu, shared[5])), ones, zeros)
+    h = g.albert(g.op("Transpose", text, perm=[0, 2, 1]), c)
     x = g.op("Add", text, g.op("Transpose", g.linear(h, 768, c), perm=[0, 2, 1]))
     # Prosody: BiLSTMs with AdaIN, then upsampled in time (a fixed x2 stands in for the durations).
     for _ in range(3):
