@@ -17,7 +17,6 @@ from typing import Any
 
 from . import _ortwire as ow
 from ._fileio import Buffer
-from ._ortwire import Tables
 from .config import NAME_RE, OpsConfig, TypeUsage, parse_config
 from .errors import AnalyzeError
 
@@ -98,7 +97,7 @@ def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) 
     """
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
-    t = Tables(data)
+    t = ow.Tables(data)
     codes: set[int] = set()  # element type codes; names at the end
     found: set[str] = set()
     node = fbs.Node.Node()
@@ -137,7 +136,7 @@ def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) 
     return frozenset(found | {(names.get(code) or _type_name(code)).lower() for code in codes})
 
 
-def _element_types(t: Tables, info: int, codes: set[int], found: set[str]) -> None:
+def _element_types(t: ow.Tables, info: int, codes: set[int], found: set[str]) -> None:
     """Add the element type codes of the ``TypeInfo`` at ``info`` (0: none) to ``codes``; "unknown" to ``found``."""
     kind = t.uint8(info, ow.TYPE_INFO_VALUE_TYPE) if info else 0
     value = t.table(info, ow.TYPE_INFO_VALUE) if kind else 0
