@@ -189,68 +189,44 @@ def attention(dim: int = 32, heads: int = 4, seq: int = 8, seed: int = 2, layers
     return _model(graph)
 
 
-def bert_like(dim: int = 256, heads: int = 4, seq: int = 128, layers: int = 4, seed: int = 11) -> onnx.ModelProto:
-    """A transformer encoder as PyTorch exports it: decomposed LayerNorm and Gelu, FFN, attention mask,
-    shape arithmetic (Shape/Gather/Unsqueeze/Concat) feeding Reshape. ORT's optimizer fuses much of it."""
-    rng = _rng(seed)
-    hd = dim // heads
-    c = {
-        "eps": np.array(1e-12, np.float32),
-        "two": np.array(2.0, np.float32),
-        "one": np.array(1.0, np.float32),
-        "half": np.array(0.5, np.float32),
-        "sqrt2": np.array(np.sqrt(2.0), np.float32),
-        "scale": np.array(np.sqrt(hd), np.float32),
-        "i0": np.array(0, np.int64),
-        "i1": np.array(1, np.int64),
-        "heads": np.array([heads], np.int64),
-        "hd": np.array([hd], np.int64),
-        "dim": np.array([dim], np.int64),
-        "axes0": np.array([0], np.int64),
-        "neg": np.array(-10000.0, np.float32),
-    }
-    inits = [numpy_helper.from_array(v, k) for k, v in c.items()]
-    nodes = [
-        helper.make_node("Shape", ["x"], ["shape"]),
-        helper.make_node("Gather", ["shape", "i0"], ["batch"], axis=0),
-        helper.make_node("Gather", ["shape", "i1"], ["seqlen"], axis=0),
-        helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch1"]),
-        helper.make_node("Unsqueeze", ["seqlen", "axes0"], ["seq1"]),
-        helper.make_node("Concat", ["batch1", "seq1", "heads", "hd"], ["split_shape"], axis=0),
-        helper.make_node("Concat", ["batch1", "seq1", "dim"], ["merge_shape"], axis=0),
-        helper.make_node("Cast", ["mask"], ["mask_f"], to=F),
-        helper.make_node("Sub", ["one", "mask_f"], ["mask_inv"]),
-        helper.make_node("Mul", ["mask_inv", "neg"], ["mask_add0"]),
-        helper.make_node("Unsqueeze", ["mask_add0", "axes12"], ["mask_add"]),
-    ]
-    inits.append(numpy_helper.from_array(np.array([1, 2], np.int64), "axes12"))
+def _layer_norm(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], x: str, p: str, dim: int) -> str:
+    """LayerNorm over the last axis as PyTorch exports it below opset 17 (ReduceMean, Sub, Pow, ... Add); needs the
+    constants ``two`` and ``eps`` in the graph. Its output's name."""
+    inits.extend(
+        [
+            numpy_helper.from_array(np.ones(dim, np.float32), f"{p}g"),
+            numpy_helper.from_array(np.zeros(dim, np.float32), f"{p}b"),
+        ]
+    )
+    nodes.extend(
+        [
+            helper.make_node("ReduceMean", [x], [f"{p}mu"], axes=[-1]),
+            helper.make_node("Sub", [x, f"{p}mu"], [f"{p}d"]),
+            helper.make_node("Pow", [f"{p}d", "two"], [f"{p}sq"]),
+            helper.make_node("ReduceMean", [f"{p}sq"], [f"{p}var"], axes=[-1]),
+            helper.make_node("Add", [f"{p}var", "eps"], [f"{p}ve"]),
+            helper.make_node("Sqrt", [f"{p}ve"], [f"{p}sd"]),
+            helper.make_node("Div", [f"{p}d", f"{p}sd"], [f"{p}n"]),
+            helper.make_node("Mul", [f"{p}n", f"{p}g"], [f"{p}ng"]),
+            helper.make_node("Add", [f"{p}ng", f"{p}b"], [f"{p}out"]),
+        ]
+    )
+    return f"{p}out"
+
+
+def _bert_layers(
+    nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], rng: np.random.Generator, x: str, dim: int, layers: int
+) -> str:
+    """Encoder layers on ``x`` [batch, seq, dim] as PyTorch exports them: attention with a mask, decomposed LayerNorm
+    and Gelu, FFN. Needs the constants of ``bert_like`` (eps, two, one, half, sqrt2, scale) and the values
+    split_shape, merge_shape, mask_add in the graph. Its output's name."""
 
     def layer_norm(x: str, p: str) -> str:
-        inits.extend(
-            [
-                numpy_helper.from_array(np.ones(dim, np.float32), f"{p}g"),
-                numpy_helper.from_array(np.zeros(dim, np.float32), f"{p}b"),
-            ]
-        )
-        nodes.extend(
-            [
-                helper.make_node("ReduceMean", [x], [f"{p}mu"], axes=[-1]),
-                helper.make_node("Sub", [x, f"{p}mu"], [f"{p}d"]),
-                helper.make_node("Pow", [f"{p}d", "two"], [f"{p}sq"]),
-                helper.make_node("ReduceMean", [f"{p}sq"], [f"{p}var"], axes=[-1]),
-                helper.make_node("Add", [f"{p}var", "eps"], [f"{p}ve"]),
-                helper.make_node("Sqrt", [f"{p}ve"], [f"{p}sd"]),
-                helper.make_node("Div", [f"{p}d", f"{p}sd"], [f"{p}n"]),
-                helper.make_node("Mul", [f"{p}n", f"{p}g"], [f"{p}ng"]),
-                helper.make_node("Add", [f"{p}ng", f"{p}b"], [f"{p}out"]),
-            ]
-        )
-        return f"{p}out"
+        return _layer_norm(nodes, inits, x, p, dim)
 
     def dense(x: str, p: str, n_in: int, n_out: int) -> str:
         return _dense(nodes, inits, rng, x, p, n_in, n_out)
 
-    x = "x"
     for i in range(layers):
         p = f"l{i}_"
         heads_out = {}
@@ -291,6 +267,46 @@ def bert_like(dim: int = 256, heads: int = 4, seq: int = 128, layers: int = 4, s
         ff2 = dense(f"{p}gelu", f"{p}ff2_", 4 * dim, dim)
         nodes.append(helper.make_node("Add", [ff2, h1], [f"{p}res2"]))
         x = layer_norm(f"{p}res2", f"{p}ln2_")
+    return x
+
+
+def bert_like(dim: int = 256, heads: int = 4, seq: int = 128, layers: int = 4, seed: int = 11) -> onnx.ModelProto:
+    """A transformer encoder as PyTorch exports it: decomposed LayerNorm and Gelu, FFN, attention mask,
+    shape arithmetic (Shape/Gather/Unsqueeze/Concat) feeding Reshape. ORT's optimizer fuses much of it."""
+    rng = _rng(seed)
+    hd = dim // heads
+    c = {
+        "eps": np.array(1e-12, np.float32),
+        "two": np.array(2.0, np.float32),
+        "one": np.array(1.0, np.float32),
+        "half": np.array(0.5, np.float32),
+        "sqrt2": np.array(np.sqrt(2.0), np.float32),
+        "scale": np.array(np.sqrt(hd), np.float32),
+        "i0": np.array(0, np.int64),
+        "i1": np.array(1, np.int64),
+        "heads": np.array([heads], np.int64),
+        "hd": np.array([hd], np.int64),
+        "dim": np.array([dim], np.int64),
+        "axes0": np.array([0], np.int64),
+        "neg": np.array(-10000.0, np.float32),
+    }
+    inits = [numpy_helper.from_array(v, k) for k, v in c.items()]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "i0"], ["batch"], axis=0),
+        helper.make_node("Gather", ["shape", "i1"], ["seqlen"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes0"], ["batch1"]),
+        helper.make_node("Unsqueeze", ["seqlen", "axes0"], ["seq1"]),
+        helper.make_node("Concat", ["batch1", "seq1", "heads", "hd"], ["split_shape"], axis=0),
+        helper.make_node("Concat", ["batch1", "seq1", "dim"], ["merge_shape"], axis=0),
+        helper.make_node("Cast", ["mask"], ["mask_f"], to=F),
+        helper.make_node("Sub", ["one", "mask_f"], ["mask_inv"]),
+        helper.make_node("Mul", ["mask_inv", "neg"], ["mask_add0"]),
+        helper.make_node("Unsqueeze", ["mask_add0", "axes12"], ["mask_add"]),
+    ]
+    inits.append(numpy_helper.from_array(np.array([1, 2], np.int64), "axes12"))
+
+    x = _bert_layers(nodes, inits, rng, "x", dim, layers)
     nodes.append(helper.make_node("Identity", [x], ["y"]))
     graph = helper.make_graph(
         nodes,
@@ -369,7 +385,7 @@ def sklearn_pipeline(seed: int = 0, trees: int = 3, depth: int = 3) -> onnx.Mode
         StandardScaler(), RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=seed)
     )
     pipe.fit(x, y)
-    return to_onnx(pipe, x[:1], target_opset={"": OPSET, "ai.onnx.ml": 3})
+    return _stable_opsets(to_onnx(pipe, x[:1], target_opset={"": OPSET, "ai.onnx.ml": 3}))
 
 
 def bert_encoder(vocab: int = 100, dim: int = 32, heads: int = 2, max_seq: int = 64, seed: int = 21) -> onnx.ModelProto:

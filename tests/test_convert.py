@@ -131,6 +131,27 @@ def test_models_with_external_data(tmp_path: Path, cli) -> None:
     assert "1 converted, 0 cached" in cli("convert", "ext", "-o", tmp_path / "o", "--config", out).stderr
 
 
+def test_conversions_start_with_the_most_bytes_external_data_included(tmp_path: Path) -> None:
+    """A model whose weights are in ``<file>.data`` is ordered by them, not by its small ``.onnx``."""
+    from ort_reduced_build.cache import Cache
+    from ort_reduced_build.discover import discover_paths
+    from ort_reduced_build.pipeline import Request, _plan
+
+    root = tmp_path / "models"
+    modelgen.save(modelgen.mlp(features=256, hidden=512, seed=3), root / "inline.onnx")  # ~0.5 MiB in the file
+    external = root / "external.onnx"
+    model = modelgen.mlp(features=512, hidden=1024, seed=4)  # ~2 MiB of weights beside the file
+    onnx.save(model, external, save_as_external_data=True, location="external.onnx.data", size_threshold=0)
+    assert external.stat().st_size < (root / "inline.onnx").stat().st_size
+    request = Request(models=tuple(discover_paths([root], tmp_path)), root=tmp_path, cache_dir=tmp_path / "cache")
+    cache = Cache(request.cache_dir)
+    try:
+        order = [task.model.name for task in _plan(request, cache, [], {}, {}, {})]
+    finally:
+        cache.close()
+    assert order == ["external.onnx", "inline.onnx"]
+
+
 def _bad(path: Path, content: bytes) -> Path:
     path.write_bytes(content)
     return path

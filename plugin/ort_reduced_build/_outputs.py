@@ -19,7 +19,7 @@ from .discover import Model, printable
 from .errors import OutputError
 from .settings import ConvertOptions
 
-__all__ = ["check_outputs", "optimized_destination", "ort_destination", "writing"]
+__all__ = ["check_outputs", "model_stem", "optimized_destination", "ort_destination", "writing"]
 
 
 def ort_destination(
@@ -32,9 +32,9 @@ def ort_destination(
     suffix = options.ort_suffix(style)
     if ort_dir is not None:
         rel = Path(*model.relative.parts)
-        return ort_dir / rel.with_name(_stem(rel.name) + suffix)
+        return ort_dir / rel.with_name(model_stem(rel.name) + suffix)
     if beside:
-        return model.path.with_name(_stem(model.path.name) + suffix)
+        return model.path.with_name(model_stem(model.path.name) + suffix)
     return None
 
 
@@ -42,7 +42,8 @@ def optimized_destination(dest: Path) -> Path:
     return dest.with_name(dest.name.removesuffix(".ort") + ".optimized.onnx")
 
 
-def _stem(name: str) -> str:
+def model_stem(name: str) -> str:
+    """``name`` without its ``.onnx`` suffix (any case)."""
     return name[: -len(".onnx")] if name.lower().endswith(".onnx") else name
 
 

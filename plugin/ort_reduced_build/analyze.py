@@ -1,7 +1,9 @@
 """Analyze one ``.ort`` file: the operators and types it needs, subgraphs included.
 
 The kernel knowledge (which ops are type-reducible, and on which arguments) is ORT's own:
-``onnxruntime.tools.ort_format_model``'s ``OrtFormatModelProcessor`` and ``OperatorTypeUsageManager``.
+``onnxruntime.tools.ort_format_model``'s ``OperatorTypeUsageManager``, fed every node as ORT's
+``OrtFormatModelProcessor`` feeds it; the flatbuffer itself is read by ``_ortwire`` (ORT's generated readers
+cost as much CPU as the conversion on a large graph).
 One deviation: ORT's converter dies with ``KeyError`` on element types its table lacks (int4, uint4,
 int2, uint2, float8e8m0, ...). Here such an op is kept *unrestricted* (every type its kernels have)
 and a warning names it, so the model still runs on the reduced build.
@@ -9,11 +11,11 @@ and a warning names it, so the model still runs on the reduced build.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _ortwire as ow
 from ._fileio import Buffer
 from .config import NAME_RE, OpsConfig, TypeUsage, parse_config
 from .errors import AnalyzeError
@@ -69,7 +71,7 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
     manager = _tolerant_manager()
     required: dict[str, dict[int, set[str]]] = {}
     try:
-        _processor(path, data, required, manager).process()
+        value_types = _walk(data, required, manager)
     except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     for domain, opsets in required.items():
@@ -84,85 +86,92 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
             if entry is not None and (domain, name) not in manager.unrestricted:
                 types[domain, name] = parse_config(f"{domain};1;{name}{entry}").types[domain, name]
     ops = {d: {v: frozenset(n) for v, n in opsets.items()} for d, opsets in required.items()}
-    try:
-        value_types = _value_types(data)
-    except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
-        raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)), value_types)
 
 
-def _value_types(data: Buffer) -> frozenset[str]:
-    """The value types of every graph of the model (subgraphs included); see ``ModelUsage.value_types``."""
+def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) -> frozenset[str]:
+    """Every node of every graph (subgraphs included) into ``required`` and ``manager``, as ORT's
+    ``OrtFormatModelProcessor`` feeds them; returns the value types (see ``ModelUsage.value_types``).
+
+    The flatbuffer is read by ``_ortwire``; ``manager`` gets ORT's own ``fbs`` node and type objects.
+    """
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
+    t = ow.Tables(data)
     codes: set[int] = set()  # element type codes; names at the end
     found: set[str] = set()
-    tensor, sequence, mapping = (
-        fbs.TensorTypeAndShape.TensorTypeAndShape(),
-        fbs.SequenceType.SequenceType(),
-        fbs.MapType.MapType(),
-    )
-    kinds = fbs.TypeInfoValue.TypeInfoValue
-
-    def add(type_info: Any) -> None:
-        kind = type_info.ValueType() if type_info is not None else 0
-        value = type_info.Value() if kind else None
-        if value is None:
-            found.add("unknown")
-        elif kind == kinds.tensor_type:
-            tensor.Init(value.Bytes, value.Pos)
-            codes.add(tensor.ElemType())
-        elif kind == kinds.sequence_type:
-            sequence.Init(value.Bytes, value.Pos)
-            add(sequence.ElemType())
-        elif kind == kinds.map_type:
-            mapping.Init(value.Bytes, value.Pos)
-            codes.add(mapping.KeyType())
-            add(mapping.ValueType())
-        else:
-            found.add("unknown")
-
-    graphs = [fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()]
-    while graphs:
-        graph = graphs.pop()
-        if graph is None:
+    node = fbs.Node.Node()
+    pending: list[tuple[int, dict[bytes | None, int]]] = [(t.graph(), {})]
+    seen: set[int] = set()  # a malformed file's graph that contains itself is walked once
+    while pending:
+        graph, outer = pending.pop()
+        if not graph or graph in seen:
             continue
-        for i in range(graph.NodeArgsLength()):
-            arg = graph.NodeArgs(i)
-            if arg.Name():  # the nameless arg stands for omitted optional inputs: it has no type
-                add(arg.Type())
-        if graph.SparseInitializersLength():
+        seen.add(graph)
+        args = t.tables(graph, ow.GRAPH_NODE_ARGS)
+        local = {t.string(arg, ow.VALUE_INFO_NAME): t.table(arg, ow.VALUE_INFO_TYPE) for arg in args}
+        for name, info in local.items():
+            if name:  # the nameless arg stands for omitted optional inputs: it has no type
+                _element_types(t, info, codes, found)
+        if t.length(graph, ow.GRAPH_SPARSE_INITIALIZERS):
             found.add("sparse_tensor")
-        for i in range(graph.NodesLength()):
-            node = graph.Nodes(i)
-            for j in range(node.AttributesLength()):
-                attr = node.Attributes(j)
-                graphs += [attr.G(), *(attr.Graphs(k) for k in range(attr.GraphsLength()))]
+        scope = outer | local  # inner names shadow outer ones, as in ORT's processor
+        infos = _TypeInfos(data, scope)
+        for at in t.tables(graph, ow.GRAPH_NODES):
+            domain, op = t.string(at, ow.NODE_DOMAIN), t.string(at, ow.NODE_OP_TYPE)
+            if domain is None or op is None:
+                raise ValueError("a node without domain or op type")
+            ops = required.setdefault(domain.decode() or "ai.onnx", {})
+            ops.setdefault(t.int32(at, ow.NODE_SINCE_VERSION), set()).add(op.decode())
+            node.Init(data, at)
+            manager.process_node(node, infos)
+            for attr in t.tables(at, ow.NODE_ATTRIBUTES):
+                kind = t.int32(attr, ow.ATTRIBUTE_TYPE)
+                if kind == ow.ATTRIBUTE_GRAPH:
+                    pending.append((t.table(attr, ow.ATTRIBUTE_G), scope))
+                elif kind == ow.ATTRIBUTE_GRAPHS_TYPE:
+                    pending += [(g, scope) for g in t.tables(attr, ow.ATTRIBUTE_GRAPHS)]
     # The schema's names are ONNX's; onnx is imported only for codes newer than this schema.
     names = {code: name for name, code in vars(fbs.TensorDataType.TensorDataType).items() if name.isupper()}
     return frozenset(found | {(names.get(code) or _type_name(code)).lower() for code in codes})
 
 
-_PROCESSOR_STATE = frozenset({"_required_ops", "_file", "_buffer", "_model", "_op_type_processors"})
+def _element_types(t: ow.Tables, info: int, codes: set[int], found: set[str]) -> None:
+    """Add the element type codes of the ``TypeInfo`` at ``info`` (0: none) to ``codes``; "unknown" to ``found``."""
+    kind = t.uint8(info, ow.TYPE_INFO_VALUE_TYPE) if info else 0
+    value = t.table(info, ow.TYPE_INFO_VALUE) if kind else 0
+    if not value:
+        found.add("unknown")
+    elif kind == ow.TENSOR_TYPE:
+        codes.add(t.int32(value, ow.TENSOR_ELEM_TYPE))
+    elif kind == ow.SEQUENCE_TYPE:
+        _element_types(t, t.table(value, ow.SEQUENCE_ELEM_TYPE), codes, found)
+    elif kind == ow.MAP_TYPE:
+        codes.add(t.int32(value, ow.MAP_KEY_TYPE))
+        _element_types(t, t.table(value, ow.MAP_VALUE_TYPE), codes, found)
+    else:
+        found.add("unknown")
 
 
-def _processor(path: Path, data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) -> Any:
-    """ORT's ``OrtFormatModelProcessor`` over bytes already read.
+class _TypeInfos(dict):  # type: ignore[type-arg]
+    """Value name -> ``fbs.TypeInfo`` for ORT's type processors, made when looked up (most never are).
 
-    Its constructor reads the file again and copies it into a ``bytearray`` (a third of the analysis time
-    for a 70 MB model); when its state is the one known (onnxruntime 1.1x-1.3x), it is set from ``data``.
+    Holds each ``TypeInfo``'s position; 0 (the value has none) is looked up as ``None``, as in ORT's processor.
     """
-    from onnxruntime.tools.ort_format_model import OrtFormatModelProcessor
-    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
-    if not set(OrtFormatModelProcessor.__init__.__code__.co_names) >= _PROCESSOR_STATE:
-        with warnings.catch_warnings():  # the processor leaves its file to the GC (a ResourceWarning)
-            warnings.simplefilter("ignore", ResourceWarning)
-            return OrtFormatModelProcessor(str(path), required, manager)
-    processor = OrtFormatModelProcessor.__new__(OrtFormatModelProcessor)
-    model = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model()
-    vars(processor).update(_required_ops=required, _file=data, _buffer=data, _model=model, _op_type_processors=manager)
-    return processor
+    def __init__(self, data: Buffer, positions: dict[bytes | None, int]) -> None:
+        super().__init__(positions)
+        self._data = data
+
+    def __getitem__(self, name: bytes | None) -> Any:
+        position = super().__getitem__(name)
+        if not position:
+            return None
+        from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
+
+        info = fbs.TypeInfo.TypeInfo()
+        info.Init(self._data, position)
+        return info
 
 
 def read_ort_file(path: Path) -> bytes:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
-from ._outputs import check_outputs, optimized_destination, ort_destination, writing
+from ._outputs import check_outputs, model_stem, optimized_destination, ort_destination, writing
 from ._replay import GIVEN_ORT, given_ort_usage
 from ._version import __version__
 from .analyze import ModelUsage
@@ -136,7 +136,7 @@ def run(request: Request) -> Result:
             model, key = keys.pop(task)
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
-                cache.raise_if_full(_size(model) + 1024 * 1024)  # the .ort could not be saved: say why
+                cache.raise_if_full(_bytes_to_convert(model) + 1024 * 1024)  # the .ort could not be saved: say why
                 for m, style in [(model, task.style), *followers.pop(key, [])]:
                     cause = outcome.cause.replace(str(task.model), str(m.path))  # each names its own file
                     results.append(_failed(m, style, cause, fallbacks.get(m.path)))
@@ -182,7 +182,7 @@ def _plan(
     """
     threads = max(1, default_jobs() // max(1, request.jobs))
     # Largest first: the longest conversions start early, so the workers finish together.
-    for model in sorted(request.models, key=_size, reverse=True):
+    for model in sorted(request.models, key=_bytes_to_convert, reverse=True):
         options, styles = request.options, request.options.optimization_styles
         if model.is_ort:
             try:
@@ -237,9 +237,17 @@ def _key(request: Request, cache: Cache, model: Model, style: str, options: Conv
         raise ModelError(f"cannot read {printable(str(exc.filename or model.path))}: {exc.strerror}") from None
 
 
-def _size(model: Model) -> int:
+def _bytes_to_convert(model: Model) -> int:
+    """The model file's size and its external data's where stored as exporters name it (``model.onnx.data``,
+    ``model.onnx_data``, ``model.data``): the estimate that orders conversions, from ``stat`` alone."""
+    name = model.path.name
+    names = {name, f"{name}.data", f"{name}_data", f"{model_stem(name)}.data"}
+    return sum(_size(model.path.with_name(n)) for n in names)
+
+
+def _size(path: Path) -> int:
     try:
-        return model.path.stat().st_size
+        return path.stat().st_size
     except OSError:
         return 0
 
