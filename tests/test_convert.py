@@ -146,7 +146,7 @@ def test_conversions_start_with_the_most_bytes_external_data_included(tmp_path: 
     request = Request(models=tuple(discover_paths([root], tmp_path)), root=tmp_path, cache_dir=tmp_path / "cache")
     cache = Cache(request.cache_dir)
     try:
-        order = [task.model.name for task in _plan(request, cache, [], {}, {}, {})]
+        order = [task.model.name for task in _plan(request, cache, [], {}, {}, {}, {})]
     finally:
         cache.close()
     assert order == ["external.onnx", "inline.onnx"]
