@@ -154,8 +154,9 @@ def _serve(sock: socket.socket, worker_main: Callable[[int, int, int], None]) ->
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so a SIGCHLD writes to the wakeup fd
     me = os.getpid()
+    watched: list[socket.socket | int] = [sock, wake_r]
     while True:
-        ready, _, _ = select.select([sock, wake_r], [], [])
+        ready, _, _ = select.select(watched, [], [])
         if wake_r in ready:
             with suppress(BlockingIOError):
                 while os.read(wake_r, 512):

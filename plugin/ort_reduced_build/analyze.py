@@ -48,7 +48,7 @@ def read_ort_header(path: Path, data: Buffer) -> str:
     """Check the flatbuffer identifier and return the ORT format version string."""
     if len(data) < 8 or data[4:8] != ORT_IDENTIFIER:
         raise AnalyzeError(f"{path}: not an ORT format model (no 'ORTM' identifier)")
-    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs  # type: ignore[import-untyped]
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
     try:
         session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
@@ -177,9 +177,11 @@ def _type_name(code: object) -> str:
     """ONNX's name of a tensor element type code, e.g. 22 -> INT4 (ORT's schema uses the same numbers)."""
     import onnx
 
+    if not isinstance(code, int):
+        return str(code)
     try:
-        return str(onnx.TensorProto.DataType.Name(code))  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+        return onnx.TensorProto.DataType.Name(code)
+    except ValueError:
         return str(code)
 
 
