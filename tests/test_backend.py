@@ -26,7 +26,6 @@ from tests._hardening import one_node_model, write
 from tests.conftest import REPO, run_cli
 
 SAMPLE = REPO / "sample_project"
-PACKAGES = Path(__file__).parent / "packages"
 EPOCH = 1700000000
 MODELS = "src/sample_app/models"
 SAMPLE_WHEEL = {
@@ -71,19 +70,13 @@ def built(result: subprocess.CompletedProcess[str], out: Path) -> Path:
 
 def summary(result: subprocess.CompletedProcess[str]) -> str:
     (line,) = re.findall(r"ort-reduced-build: \d+ model\(s\).*", log(result))
-    return line
+    return str(line)
 
 
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
     """A copy of sample_project/ without build outputs."""
     return Path(shutil.copytree(SAMPLE, tmp_path / "sample", ignore=shutil.ignore_patterns("build", "dist")))
-
-
-@pytest.fixture
-def package(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """A copy of ``tests/packages/<param>``."""
-    return Path(shutil.copytree(PACKAGES / request.param, tmp_path / request.param))
 
 
 @pytest.fixture(scope="session")

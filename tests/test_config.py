@@ -180,6 +180,7 @@ def test_ort_parser_gets_the_same_types(tmp_path_factory: pytest.TempPathFactory
         if ours is None or not (ours.inputs or ours.outputs):
             assert theirs is None  # unrestricted (or restricted to nothing: ORT drops the empty entry)
         else:
+            assert theirs is not None, (domain, op)
             assert TypeUsage.from_json_obj(json.loads(theirs)) == ours
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
@@ -31,6 +32,7 @@ from tests._hardening import (
     verify_cache,
     write,
 )
+from tests.conftest import Cli
 
 
 def _writable(path: Path) -> Path:
@@ -59,7 +61,7 @@ def _edit_usage(entry: Path) -> None:
     _writable(entry / "usage.config").write_text("ai.onnx;1;Evil\n")
 
 
-def _manifest(entry: Path, change: Callable[[dict], object]) -> None:
+def _manifest(entry: Path, change: Callable[[dict[str, Any]], object]) -> None:
     path = entry / "manifest.json"
     manifest = json.loads(path.read_text())
     change(manifest)
@@ -134,7 +136,7 @@ TAMPERINGS = [
 ]
 
 
-def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli) -> None:
+def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli: Cli) -> None:
     project, cache = tmp_path / "project", tmp_path / "cache"
     models = [
         write(project / f"models/{t.__name__.lstrip('_')}.onnx", tiny_mlp(20 + i)) for i, t in enumerate(TAMPERINGS)
@@ -188,7 +190,7 @@ def _open_for_writing(path: Path) -> str:
     return r.stdout.strip()
 
 
-def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path, cli) -> None:
+def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path, cli: Cli) -> None:
     for project in ("p1", "p2"):
         write(tmp_path / project / "models/m.onnx", tiny_mlp(3))
         r = cli("convert", "models", "-o", "out", cwd=tmp_path / project)
@@ -210,7 +212,7 @@ def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path,
     assert one.read_bytes() == original
 
 
-def _two_models(project: Path, cli) -> tuple[list[Path], list[str], dict[str, bytes]]:
+def _two_models(project: Path, cli: Cli) -> tuple[list[Path], list[str], dict[str, bytes]]:
     """models/a.onnx (Relu) and models/b.onnx (Sigmoid) converted into out/: paths, keys, .ort bytes."""
     models = [
         write(project / "models/a.onnx", one_node_model("Relu")),
@@ -230,7 +232,7 @@ def _entry(tmp_path: Path, key: str) -> Path:
     return tmp_path / "cache/v2/objects" / key[:2] / key
 
 
-def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli) -> None:
+def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     _, (key_a, key_b), ort = _two_models(project, cli)
     assert ort["a"] != ort["b"]
@@ -243,7 +245,7 @@ def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli) 
     assert "Sigmoid" in (project / "out/required_operators_and_types.config").read_text()
 
 
-def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli) -> None:
+def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     (model_a, model_b), _, ort = _two_models(project, cli)
     index = tmp_path / "cache/v2/stat"
@@ -262,7 +264,7 @@ def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp
     assert (project / "out/b.ort").read_bytes() == ort["b"] and (project / "out/a.ort").read_bytes() == ort["a"]
 
 
-def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path: Path, cli) -> None:
+def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     _, (key_a, _), ort = _two_models(project, cli)
     outside = write(tmp_path / "outside.ort", ort["a"])  # the same bytes: the manifest's digest matches
@@ -279,7 +281,7 @@ def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path
     assert outside.stat().st_nlink == 1 and outside.read_bytes() == ort["a"]
 
 
-def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Path, cli) -> None:
+def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     write(project / "models/m.onnx", tiny_mlp(4))
     assert cli("convert", "models", "-o", "out", cwd=project).returncode == 0
@@ -380,7 +382,7 @@ def _cache_errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-def test_a_read_only_cache_ends_in_a_filelock_traceback(tmp_path: Path, cli) -> None:
+def test_a_read_only_cache_ends_in_a_filelock_traceback(tmp_path: Path, cli: Cli) -> None:
     """A cache restored with ``cp -a`` onto a read-only mount serves every hit; the first conversion it would
     have to store is one line naming the cache and what to do."""
     write(tmp_path / "m/a.onnx", tiny_mlp(1))
@@ -420,7 +422,7 @@ def test_a_full_cache_disk_says_cannot_read_none_per_model(tmp_path: Path) -> No
     modelgen.save(modelgen.mlp(features=256, hidden=256), tmp_path / "big/e.onnx")  # a .ort of 300 KB
     full, warm, tight = tmp_path / "full", tmp_path / "warm", tmp_path / "tight"
     env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(full / "cache")}
-    warm_cache = ["--cache-dir", warm / "cache"]
+    warm_cache: list[str | Path] = ["--cache-dir", warm / "cache"]
     results = mount_namespace(
         tmp_path,
         env,

@@ -18,6 +18,7 @@ from ort_reduced_build.discover import discover_globs, discover_paths
 from ort_reduced_build.errors import DiscoveryError
 
 from tests._hardening import tiny_mlp, write
+from tests.conftest import Cli
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def tangled(tmp_path: Path) -> Path:
     return root
 
 
-def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path, cli) -> None:
+def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path, cli: Cli) -> None:
     start = time.monotonic()
     found = [m.display for m in discover_paths([tangled / "models"], tangled)]
     assert found == ["models/dangling.onnx", "models/good.onnx", "models/loop.onnx"]  # read errors come later
@@ -55,7 +56,7 @@ def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path
     assert r.stderr == "error: models/fifo.onnx: not a regular file or directory\n"
 
 
-def test_hostile_and_undecodable_file_names(tmp_path: Path, cli) -> None:
+def test_hostile_and_undecodable_file_names(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "project"
     good = tiny_mlp(2)
     write(root / "models/plain.onnx", good)
@@ -91,7 +92,7 @@ def test_hostile_and_undecodable_file_names(tmp_path: Path, cli) -> None:
         assert (root / "out" / (name.removesuffix(".onnx") + ".ort")).is_file()
 
 
-def test_ten_thousand_files(tmp_path: Path, cli) -> None:
+def test_ten_thousand_files(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "project"
     models = [tiny_mlp(1), tiny_mlp(2)]
     for i in range(10_000):

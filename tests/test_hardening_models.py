@@ -12,6 +12,7 @@ from ort_reduced_build.errors import AnalyzeError
 
 from tests import modelgen
 from tests._hardening import one_node_model, tiny_mlp, write
+from tests.conftest import Cli
 
 _GOOD = modelgen.mlp(features=4, hidden=4, seed=1).SerializeToString()
 
@@ -47,7 +48,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def test_bad_models_fail_in_one_line_each_and_leave_the_previous_config(project: Path, cli) -> None:
+def test_bad_models_fail_in_one_line_each_and_leave_the_previous_config(project: Path, cli: Cli) -> None:
     good_only = project / "good_only.config"
     assert cli("config", "models", "-o", good_only, cwd=project).returncode == 0
     config = project / "c.config"
@@ -112,7 +113,7 @@ def test_names_read_from_ort_files_cannot_inject_config_lines(
     assert str(info.value) == f"{path}: invalid operator or domain name {new.decode().lstrip(chr(13) + chr(0))!r}"
 
 
-def test_a_bad_ort_among_good_models_is_reported_by_name(project: Path, cli) -> None:
+def test_a_bad_ort_among_good_models_is_reported_by_name(project: Path, cli: Cli) -> None:
     bad = _saved_ort(project / "models/ort_op_with_semicolon.ort")
     bad.write_bytes(bad.read_bytes().replace(b"Relu", b"R;lu"))
     r = cli("config", "models", "models/ort_op_with_semicolon.ort", "-o", "c.config", cwd=project)

@@ -9,7 +9,7 @@ from ort_reduced_build.settings import BackendSettings, read_backend_settings
 
 def read(
     table: dict[str, object] | None = None, conf: dict[str, object] | None = None, env: dict[str, str] | None = None
-):
+) -> tuple[BackendSettings, dict[str, str]]:
     pyproject = {"tool": {"ort-reduced-build": table}} if table is not None else {}
     return read_backend_settings(pyproject, conf, env or {})
 
