@@ -20,10 +20,10 @@ from .discover import discover_paths
 from .pipeline import Request, run
 from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, ConvertOptions
 
-__all__ = ["main"]
+__all__ = ["main", "make_parser"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ort_reduced_build.convert_onnx_models_to_ort",
         description="Convert ONNX models to ORT format and write the required-operators config "
@@ -92,7 +92,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = make_parser().parse_args(argv)
     return run_verb(_convert, args)
 
 
