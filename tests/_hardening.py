@@ -54,8 +54,10 @@ def write(path: Path, data: bytes) -> Path:
 _SIGINT_DEFAULT = [
     sys.executable,
     "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+    (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    ),
 ]
 
 
@@ -151,7 +153,7 @@ def ort_is_complete(path: Path) -> bool:
     so.log_severity_level = 4
     try:
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception:
+    except Exception:  # noqa: BLE001 -- onnxruntime raises its own exception types
         return False
     return True
 

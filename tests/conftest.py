@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -155,7 +155,7 @@ def ort_convert(
 
 
 @pytest.fixture(scope="session")
-def custom_op_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def custom_op_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny custom-op library compiled here (see tests/native/crashing_ops.c)."""
     if shutil.which("cc") is None:
         pytest.skip("no C compiler (cc) on this machine: cannot build the crashing custom-op library")
@@ -163,4 +163,4 @@ def custom_op_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     subprocess.run(
         ["cc", "-shared", "-fPIC", "-O1", "-o", str(out), str(REPO / "tests/native/crashing_ops.c")], check=True
     )
-    yield out
+    return out

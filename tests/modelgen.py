@@ -540,7 +540,7 @@ def float16_mlp(features: int = 8, hidden: int = 16, seed: int = 24) -> onnx.Mod
 
 def mixed_types(width: int = 4) -> onnx.ModelProto:
     """Bool/double/(u)int8/int32/uint16/uint32 inputs; Cast, Sum, Not, And, Where, Neg, Clip; outputs of 7 types."""
-    T = TensorProto
+    T = TensorProto  # noqa: N806 -- short, for the tables below
     inputs = {
         "flag": T.BOOL,
         "d": T.DOUBLE,

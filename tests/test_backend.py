@@ -6,7 +6,6 @@ and Ninja); one builds with isolation, the plugin coming from a local wheel dire
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -15,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -131,7 +131,7 @@ def test_rebuild_hits_the_cache_and_gives_identical_bytes(sample: Path, tmp_path
     moved = Path(shutil.copytree(sample, tmp_path / "elsewhere", ignore=shutil.ignore_patterns("build")))
     third = built(pip_wheel(moved, tmp_path / "three", cache=cache), tmp_path / "three")
     assert third.read_bytes() == first.read_bytes()
-    stamp = datetime.datetime.fromtimestamp(EPOCH, datetime.timezone.utc).timetuple()[:6]
+    stamp = datetime.fromtimestamp(EPOCH, timezone.utc).timetuple()[:6]
     assert {info.date_time for info in zipfile.ZipFile(first).infolist()} == {stamp}
 
 
@@ -181,8 +181,10 @@ def test_unknown_keys_fail_once_naming_each_source_with_suggestions(package: Pat
     assert result.returncode != 0
     output = log(result)
     for line in (
-        "pyproject.toml [tool.ort-reduced-build] optimisation-level: unknown setting; "
-        "did you mean 'optimization-level' or 'optimization-style'?",
+        (
+            "pyproject.toml [tool.ort-reduced-build] optimisation-level: unknown setting; "
+            "did you mean 'optimization-level' or 'optimization-style'?"
+        ),
         "-C ort-reduced-build.bundel: unknown setting; did you mean 'ort-reduced-build.bundle'?",
         "environment ORT_REDUCED_BUILD_JOB: unknown setting; did you mean 'ORT_REDUCED_BUILD_JOBS'?",
     ):

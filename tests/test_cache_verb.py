@@ -62,7 +62,8 @@ def test_cache_grows_without_bound_and_nothing_reports_it(tmp_path: Path, cli: C
     for days, entry in zip((5, 3, 1), sorted(entries.values()), strict=True):
         _age(entry, days)
     info = _info(cli, cache)
-    assert info["ok"] is True and info["cache_dir"] == str(cache)
+    assert info["ok"] is True
+    assert info["cache_dir"] == str(cache)
     assert info["entries"] == 3
     assert info["size_bytes"] == _du(cache)
     assert info["entry_bytes"] == sum(_du(e) for e in entries.values())
@@ -90,7 +91,8 @@ def test_prune_removes_the_least_recently_used_first(tmp_path: Path, cli: Cli) -
     # --older-than: what was last used more than 36 hours ago (the 2-day-old entry) goes.
     r = cli("cache", "prune", "--older-than", "36h", "--cache-dir", cache, "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["removed_entries"] == 1 and json.loads(r.stdout)["left"]["entries"] == 1
+    assert json.loads(r.stdout)["removed_entries"] == 1
+    assert json.loads(r.stdout)["left"]["entries"] == 1
     assert list(_entries(cache).values()) == [entries[1]]
     # The next run converts what was pruned and still hits what was kept; the kept entry is intact.
     r = cli("config", project, "-o", "c.config")
@@ -108,7 +110,8 @@ def test_a_hit_does_not_count_as_a_use_for_prune(tmp_path: Path, cli: Cli) -> No
     assert "(0 converted, 1 cached)" in r.stderr, r.stderr
     assert time.time() - entry.stat().st_mtime < 600  # the hit recorded its use
     r = cli("cache", "prune", "--older-than", "1d", "--cache-dir", cache)
-    assert r.returncode == 0 and "removed 0 entries" in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "removed 0 entries" in r.stderr, r.stderr
     assert list(_entries(cache).values()) == [entry]
 
 
@@ -125,7 +128,8 @@ def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_pat
     r = cli("cache", "clear", "--cache-dir", cache, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["removed_entries"] == 4  # three entries and the link
-    assert _info(cli, cache)["entries"] == 0 and _info(cli, cache)["size_bytes"] == 0
+    assert _info(cli, cache)["entries"] == 0
+    assert _info(cli, cache)["size_bytes"] == 0
     assert (outside / "precious.txt").read_bytes() == b"keep me\n"
     assert (cache / "notes.txt").read_bytes() == b"not the cache's\n"
     assert not (cache / "v1").exists()
@@ -173,7 +177,8 @@ def test_clear_removes_an_entry_a_running_build_is_about_to_link(
     assert clearing.poll() is None  # waits for the run
     assert len(_entries(cache)) == 1
     rc, err = run.finish(timeout=60)
-    assert rc == 1 and "hang.onnx (Fixed): conversion timed out" in err, err
+    assert rc == 1, err
+    assert "hang.onnx (Fixed): conversion timed out" in err, err
     assert (project / "out/mlp.ort").stat().st_size > 0  # linked from the entry after the wait
     _, cleared = clearing.communicate(timeout=60)
     assert clearing.returncode == 0, cleared
@@ -203,13 +208,15 @@ def _maps(pid: int) -> str:
 def test_cache_verb_usage_error_exits_1(tmp_path: Path, cli: Cli, argv: list[str]) -> None:
     r = cli(*argv)
     assert r.returncode == 2, r.stderr
-    assert "usage: ort-reduced-build cache" in r.stderr and "Traceback" not in r.stderr
+    assert "usage: ort-reduced-build cache" in r.stderr
+    assert "Traceback" not in r.stderr
     assert not (tmp_path / "cache").exists()
 
 
 def test_cache_verb_takes_quiet_and_verbose_after_the_action(tmp_path: Path, cli: Cli) -> None:
     r = cli("cache", "clear", "-q")
-    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
 
 
 def test_clear_of_a_read_only_cache_ends_in_a_traceback(tmp_path: Path, cli: Cli) -> None:
@@ -226,6 +233,8 @@ def test_clear_of_a_read_only_cache_ends_in_a_traceback(tmp_path: Path, cli: Cli
         [*CLI, "cache", "prune", "--older-than", "0", "--json"],
     )
     line = f"error: {cache}: cannot remove from the cache: read-only file system"
-    assert plain.returncode == 1 and plain.stderr.splitlines() == [line], plain.stderr
-    assert as_json.returncode == 1 and json.loads(as_json.stdout) == {"ok": False, "error": line[len("error: ") :]}
+    assert plain.returncode == 1, plain.stderr
+    assert plain.stderr.splitlines() == [line], plain.stderr
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout) == {"ok": False, "error": line[len("error: ") :]}
     assert sorted(_entries(cache)) == before

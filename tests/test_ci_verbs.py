@@ -78,7 +78,8 @@ def test_check_passes_on_the_full_config(in_project: Project, capsys: pytest.Cap
 
 def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     text = in_project.config.read_text()
-    assert "ArgMax" in text and "Abs" in text
+    assert "ArgMax" in text
+    assert "Abs" in text
     bad = in_project.edited(
         "no-argmax.config",
         ('ArgMax{"inputs": {"0": ["float"]}},', ""),
@@ -202,7 +203,8 @@ def relabel(data: bytes, version: str) -> bytes:
     field = tab.Pos + tab.Offset(4)
     start = field + int.from_bytes(data[field : field + 4], "little")
     length = int.from_bytes(data[start : start + 4], "little")
-    assert data[start + 4 : start + 4 + length] == session.OrtVersion() and len(version) == length
+    assert data[start + 4 : start + 4 + length] == session.OrtVersion()
+    assert len(version) == length
     return data[: start + 4] + version.encode() + data[start + 4 + length :]
 
 
@@ -307,7 +309,8 @@ def test_a_given_ort_whose_replay_cannot_be_derived_keeps_all_types_and_says_why
     err = capsys.readouterr().err
     assert "could not be derived again (conversion timed out after 0.001s)" in err
     types = parse_config(Path("x.config").read_text()).types
-    assert ("ai.onnx", "MaxPool") not in types and ("ai.onnx", "Conv") in types
+    assert ("ai.onnx", "MaxPool") not in types
+    assert ("ai.onnx", "Conv") in types
 
 
 @pytest.fixture

@@ -52,7 +52,8 @@ def test_verbose_after_the_verb_shows_per_model_lines(project: Path, cli: Cli) -
 
 def test_failed_conversion_shows_no_traceback_with_vv(project: Path, cli: Cli) -> None:
     plain = cli("config", "bad", "-o", "c.config", cwd=project)
-    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.returncode == 1
+    assert "Traceback" not in plain.stderr
     for flags in (["-vv"], ["-v", "-v"]):
         r = cli("-v", "config", "bad", "-o", "c.config", *flags, cwd=project)  # -v before and after add up
         assert r.returncode == 1
@@ -96,7 +97,8 @@ def test_check_prints_a_stray_empty_line_on_success(project: Path, cli: Cli) -> 
 def test_invalid_number_is_not_a_usage_error(project: Path, cli: Cli, argv: list[str]) -> None:
     r = cli(*argv, cwd=project)
     assert r.returncode == 2, r.stderr
-    assert "usage: " in r.stderr and "Traceback" not in r.stderr
+    assert "usage: " in r.stderr
+    assert "Traceback" not in r.stderr
     assert not (project / "models/mlp.ort").exists()  # refused before anything ran
 
 
@@ -118,7 +120,8 @@ def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, c
         configs.append((project / f"out{i}" / CONFIG).read_bytes())
     assert len(set(configs)) == 1
     r = cli("convert", "models", "--optimization-style", "Fixed", "Runtimes", cwd=project)
-    assert r.returncode == 2 and "invalid choice: 'Runtimes'" in r.stderr
+    assert r.returncode == 2
+    assert "invalid choice: 'Runtimes'" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -173,9 +176,11 @@ def test_json_prints_nothing_on_a_failed_conversion(project: Path, cli: Cli) -> 
     r = cli("explain", "bad", "--json", cwd=project)
     assert r.returncode == 1
     out = json.loads(r.stdout)
-    assert out["ok"] is False and out["error"].startswith("bad/unknown_op.onnx: ")
+    assert out["ok"] is False
+    assert out["error"].startswith("bad/unknown_op.onnx: ")
     [failure] = out["failures"]
-    assert failure["model"] == "bad/unknown_op.onnx" and "NoSuchOp" in failure["error"]
+    assert failure["model"] == "bad/unknown_op.onnx"
+    assert "NoSuchOp" in failure["error"]
 
 
 def test_summary_mixes_models_and_conversions(project: Path, cli: Cli) -> None:

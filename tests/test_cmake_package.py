@@ -180,18 +180,24 @@ def test_config_by_include_with_every_option(package: Path) -> None:
         ("bad-minimal-build", "ort_reduced_build_add_runtime(ortrt): MINIMAL_BUILD full is not basic or extended"),
         (
             "one-output-for-two-targets",
-            "ort_reduced_build_config(other_ops): OUTPUT: {build}/shared.config is also written by "
-            "ort_reduced_build_config(ops); give each target its own OUTPUT",
+            (
+                "ort_reduced_build_config(other_ops): OUTPUT: {build}/shared.config is also written by "
+                "ort_reduced_build_config(ops); give each target its own OUTPUT"
+            ),
         ),
         (
             "one-ort-file-for-two-targets",
-            "ort_reduced_build_config(other_ops): ORT_MODELS_DIR: {build}/ort/model.ort is also written by "
-            "ort_reduced_build_config(ops); give each target its own ORT_MODELS_DIR",
+            (
+                "ort_reduced_build_config(other_ops): ORT_MODELS_DIR: {build}/ort/model.ort is also written by "
+                "ort_reduced_build_config(ops); give each target its own ORT_MODELS_DIR"
+            ),
         ),
         (
             "semicolon-in-a-model-path",
-            "ort_reduced_build_config(ops): MODELS: a;b.onnx has a ';' in its name, which CMake splits into two "
-            "arguments of the command line",
+            (
+                "ort_reduced_build_config(ops): MODELS: a;b.onnx has a ';' in its name, which CMake splits into two "
+                "arguments of the command line"
+            ),
         ),
         (
             "semicolon-in-the-output",
@@ -212,7 +218,8 @@ def test_makefiles_silently_keep_one_of_two_targets_with_one_output(package: Pat
     result = configure(package, "CASE=one-output-for-two-targets", generator="Unix Makefiles", check=False)
     assert result.returncode != 0
     text = " ".join(result.stderr.split())
-    assert "ort_reduced_build_config(other_ops): OUTPUT:" in text and "ort_reduced_build_config(ops);" in text
+    assert "ort_reduced_build_config(other_ops): OUTPUT:" in text
+    assert "ort_reduced_build_config(ops);" in text
     assert not (package / "build" / "Makefile").exists()  # nothing generated
 
 
@@ -409,7 +416,8 @@ def test_runtime_command_line_generic_toolchain_file(package: Path, stub_ort: Pa
     argv = dry_run_command(package)
     defines = argv[argv.index("--cmake_extra_defines") + 1 :]
     assert f"CMAKE_TOOLCHAIN_FILE={toolchain}" in defines
-    assert "--android" not in argv and "--ios" not in argv
+    assert "--android" not in argv
+    assert "--ios" not in argv
     # The runtime's build ends with its models run under the toolchain's emulator.
     out = package / "build"
     commands = subprocess.run(

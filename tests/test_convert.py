@@ -145,12 +145,14 @@ def test_bad_model_names_the_file_and_leaves_the_previous_config(project: Path, 
     r = cli("config", "models", "-o", out, cwd=project)
     assert r.returncode == 1
     assert r.stderr.startswith("error: models/broken.onnx: ")
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
     assert out.read_bytes() == good
 
     r = cli("config", "models", "-o", out, "--allow-conversion-failures", cwd=project)
     assert r.returncode == 1
-    assert "failed: models/broken.onnx" in r.stderr and "1 failed" in r.stderr
+    assert "failed: models/broken.onnx" in r.stderr
+    assert "1 failed" in r.stderr
     assert out.read_bytes() == good  # the config for the good models alone
 
 
@@ -161,7 +163,8 @@ def test_check_flag_detects_a_stale_config(project: Path, cli: Cli, tmp_path: Pa
     assert cli("config", "models", "-o", out, "--check", cwd=project).returncode == 0
     modelgen.save(modelgen.control_flow(), project / "models/cf.onnx")
     r = cli("config", "models", "-o", out, "--check", cwd=project)
-    assert r.returncode == 1 and "stale" in r.stderr
+    assert r.returncode == 1
+    assert "stale" in r.stderr
 
 
 def test_extra_ops_merge_and_globally_allowed_types(project: Path, cli: Cli, tmp_path: Path) -> None:
@@ -178,13 +181,17 @@ def test_extra_ops_merge_and_globally_allowed_types(project: Path, cli: Cli, tmp
 
     r = cli("config", "models", "-o", out, "--globally-allowed-types", "float,int64_t", cwd=project)
     assert r.returncode == 0, r.stderr
-    assert "!globally_allowed_types;float,int64_t" in out.read_text() and "{" not in out.read_text()
+    assert "!globally_allowed_types;float,int64_t" in out.read_text()
+    assert "{" not in out.read_text()
     r = cli("config", "models", "-o", out, "--globally-allowed-types", "float", "--type-reduction", cwd=project)
-    assert r.returncode == 1 and "mutually exclusive" in r.stderr
+    assert r.returncode == 1
+    assert "mutually exclusive" in r.stderr
     r = cli("config", "models", "-o", out, "--globally-allowed-types", "float", "--merge", other, cwd=project)
-    assert r.returncode == 1 and "globally allowed types cannot be combined" in r.stderr
+    assert r.returncode == 1
+    assert "globally allowed types cannot be combined" in r.stderr
     r = cli("config", "models", "-o", out, "--globally-allowed-types", "floaty", cwd=project)
-    assert r.returncode == 1 and "unknown type(s) floaty" in r.stderr
+    assert r.returncode == 1
+    assert "unknown type(s) floaty" in r.stderr
 
 
 def _custom_op_model(op: str, path: Path) -> Path:
@@ -253,14 +260,16 @@ def test_drop_in_module_takes_orts_flags_and_names(project: Path, cli: Cli) -> N
     names = sorted(_tree(project / "o"))
     assert "required_operators_and_types.config" in names
     assert "required_operators_and_types.with_runtime_opt.config" in names
-    assert "vision/cnn.with_runtime_opt.ort" in names and "mlp.ort" in names
+    assert "vision/cnn.with_runtime_opt.ort" in names
+    assert "mlp.ort" in names
 
 
 def test_python_api(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORT_REDUCED_BUILD_CACHE_DIR", str(tmp_path / "cache"))
     target = tmp_path / "single/mlp.ort"
     result = ort_reduced_build.convert_onnx_models_to_ort(project / "models/mlp.onnx", target, "extended")
-    assert target.is_file() and result.converted == 1
+    assert target.is_file()
+    assert result.converted == 1
     assert ort_reduced_build.check_model(target).kind == "ort"
     assert (target.parent / "required_operators_and_types.config").is_file()
     assert ort_reduced_build.check_model(project / "models/mlp.onnx").kind == "onnx"

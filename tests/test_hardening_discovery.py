@@ -43,7 +43,8 @@ def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path
     assert time.monotonic() - start < 5
 
     r = cli("config", "models", "-o", "c.config", "--allow-conversion-failures", cwd=tangled)
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     assert "failed: models/loop.onnx (Fixed): cannot read " in r.stderr
     assert "loop.onnx: Too many levels of symbolic links" in r.stderr
     assert "failed: models/dangling.onnx (Fixed): cannot read " in r.stderr
@@ -72,12 +73,17 @@ def test_hostile_and_undecodable_file_names(tmp_path: Path, cli: Cli) -> None:
     write(root / "models" / undecodable, good)
 
     r = cli("convert", "models", "-o", "out", "--allow-conversion-failures", cwd=root)
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     assert r.stderr.splitlines() == [
-        "failed: models/caf\\xe9.onnx (Fixed): file name is not valid UTF-8, so onnxruntime cannot open it; "
-        "rename the file",
-        "ort-reduced-build: 6 model(s), 6 conversion(s) (1 converted, 4 cached), 1 failed, 2 ops -> "
-        "out/required_operators_and_types.config",
+        (
+            "failed: models/caf\\xe9.onnx (Fixed): file name is not valid UTF-8, so onnxruntime cannot open it; "
+            "rename the file"
+        ),
+        (
+            "ort-reduced-build: 6 model(s), 6 conversion(s) (1 converted, 4 cached), 1 failed, 2 ops -> "
+            "out/required_operators_and_types.config"
+        ),
     ]
     config = root / "out/required_operators_and_types.config"
     text = config.read_text(encoding="utf-8")

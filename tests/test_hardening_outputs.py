@@ -36,7 +36,8 @@ def test_names_equal_but_for_case_collide(tmp_path: Path, cli: Cli) -> None:
     # beside the sources, too (on a case-insensitive filesystem they would be one file)
     before = _tree(tmp_path / "m")
     r = cli("convert", "m")
-    assert r.returncode == 1 and "would both be written to" in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "would both be written to" in r.stderr, r.stderr
     assert _tree(tmp_path / "m") == before
 
 

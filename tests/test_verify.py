@@ -159,7 +159,8 @@ def test_onnx_models_are_converted_with_the_options_the_config_header_records(
     found = ort_models([], config, tmp_path / "work")  # no PATH: the models the header lists
     assert [shown for shown, _ in found] == ["src/rnn/gru.onnx", "src/rnn/lstm_state.onnx"]
     for _, ort in found:
-        assert ort.is_relative_to(tmp_path / "work") and ort.suffix == ".ort"
+        assert ort.is_relative_to(tmp_path / "work")
+        assert ort.suffix == ".ort"
     report = verify.run(verify.VerifyRequest(models=tuple(found), library=wheel_library()))
     assert [m.status for m in report.models] == ["ok", "ok"]
 
@@ -263,8 +264,10 @@ def test_a_cross_compiled_runner_runs_an_arm64_library_under_qemu(models: Path, 
     assert set(statuses(report).values()) == {"ok"}, report
     if not onnxruntime.__version__.startswith("1.30."):  # the reference is this host's onnxruntime
         assert report["warnings"] == [
-            f"the reference is onnxruntime {onnxruntime.__version__} but the library is 1.30.0: outputs may "
-            "differ where kernels changed; compare with onnxruntime==1.30.*"
+            (
+                f"the reference is onnxruntime {onnxruntime.__version__} but the library is 1.30.0: outputs may "
+                "differ where kernels changed; compare with onnxruntime==1.30.*"
+            )
         ]
         assert f"warning: the reference is onnxruntime {onnxruntime.__version__}" in stderr
     assert len(statuses(report)) == 6

@@ -136,7 +136,7 @@ def zygote_main(sock_fd: int, parent: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     bind_to_parent(parent)
-    import numpy  # noqa: F401 -- the point: forked workers start with it imported
+    import numpy as np  # noqa: F401 -- the point: forked workers start with it imported
 
     if sum(1 for _ in Path("/proc/self/task").iterdir()) > 1:
         os._exit(3)  # something started a thread: forking is unsafe; the parent starts workers itself

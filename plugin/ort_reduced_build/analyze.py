@@ -53,7 +53,7 @@ def read_ort_header(path: Path, data: Buffer) -> str:
     try:
         session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
         version = session.OrtVersion()
-    except Exception as exc:  # a corrupt flatbuffer raises anything from struct/IndexError
+    except Exception as exc:  # noqa: BLE001 -- a corrupt flatbuffer raises anything from struct/IndexError
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__})") from None
     return version.decode("ascii", "replace") if version else ""
 
@@ -70,7 +70,7 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
     required: dict[str, dict[int, set[str]]] = {}
     try:
         _processor(path, data, required, manager).process()
-    except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
+    except Exception as exc:  # noqa: BLE001 -- corrupt flatbuffers surface as arbitrary exceptions
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     for domain, opsets in required.items():
         for names in opsets.values():
@@ -86,7 +86,7 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
     ops = {d: {v: frozenset(n) for v, n in opsets.items()} for d, opsets in required.items()}
     try:
         value_types = _value_types(data)
-    except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
+    except Exception as exc:  # noqa: BLE001 -- corrupt flatbuffers surface as arbitrary exceptions
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)), value_types)
 
@@ -233,7 +233,7 @@ def saved_runtime_optimizations(path: Path, data: Buffer | None = None) -> tuple
     try:
         graph = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()
         return tuple(_records(graph)) if graph is not None else ()
-    except Exception as exc:  # a corrupt flatbuffer raises anything (struct.error, TypeError, ...); found by fuzzing
+    except Exception as exc:  # noqa: BLE001 -- a corrupt flatbuffer raises anything (struct.error, TypeError ...)
         raise AnalyzeError(f"{path}: corrupt runtime optimizations ({type(exc).__name__}: {exc})") from None
 
 

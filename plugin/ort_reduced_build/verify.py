@@ -123,8 +123,10 @@ class Report:
         if not self.runtime_version or minor[0] == minor[1]:
             return []
         return [
-            f"the reference is onnxruntime {self.reference} but the library is {self.runtime_version}: outputs "
-            f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*"
+            (
+                f"the reference is onnxruntime {self.reference} but the library is {self.runtime_version}: outputs "
+                f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*"
+            )
         ]
 
     def ok(self, allow_skipped: bool = False) -> bool:
@@ -317,12 +319,12 @@ def _reference(
     options.log_severity_level = 4  # failures come back as exceptions, reported once
     try:
         session = onnxruntime.InferenceSession(str(ort), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
         raise CannotMake(f"the reference (onnxruntime {onnxruntime.__version__}) cannot load it: {exc}") from None
     feeds = make_inputs(session.get_inputs(), spec, seed)
     try:
         values = session.run(None, feeds)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
         names = ", ".join(a.name for a in session.get_inputs())
         raise CannotMake(
             f"the reference cannot run the generated inputs ({_first_line(exc)}): set inputs {names} in --inputs"
