@@ -428,7 +428,7 @@ def run(
     problems = tuple(check(result.library))
     if not problems or broken or not _lto_droppable(request):
         return replace(result, problems=problems, lto_dropped=broken)
-    log.warning("warning: the LTO build of this config does not run its models; building it again without LTO")
+    log.warning("the LTO build of this config does not run its models; building it again without LTO")
     _remember_broken_lto(request.build_dir, result.key, problems)
     result = _build(replace(request, lto=False), on_output, host)
     return replace(result, problems=tuple(check(result.library)), lto_dropped=problems)
@@ -460,7 +460,7 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
     config, value_types = read_config_and_value_types(request.config)
     argv = compose(request, config, host, value_types)
     if (warning := version_warning(source_version)) is not None:
-        log.warning("warning: %s", warning)
+        log.warning("%s", warning)
     if request.apple is not None and host.system != "Darwin":
         raise BuildError("iOS builds run on a macOS host with Xcode (build.py has no --ios elsewhere)")
     library = library_path(request, host)

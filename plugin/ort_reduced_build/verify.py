@@ -360,7 +360,7 @@ def _launcher(target: Target, runner: Path, work: Path) -> tuple[str, ...]:
     except (OSError, subprocess.TimeoutExpired):
         return target.emulator
     if probe.returncode != 5:
-        log.warning("warning: cannot show qemu an ARM /proc/cpuinfo here (unshare): ORT may crash while loading")
+        log.warning("cannot show qemu an ARM /proc/cpuinfo here (unshare): ORT may crash while loading")
         return target.emulator
     return shim
 
