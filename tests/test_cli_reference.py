@@ -4,7 +4,9 @@ section of prose, and the prose names no option that no parser has."""
 from __future__ import annotations
 
 import re
+import sys
 
+import ort_reduced_build
 from ort_reduced_build._cli_reference import DOCS_PAGE, MARKER, markdown, parsers
 
 from tests.conftest import REPO
@@ -37,6 +39,13 @@ def test_every_verb_has_a_section_of_prose() -> None:
     for verb in sorted(verbs):
         assert any(h.split()[0] == verb for h in headings), f"docs/cli.md has no ### `{verb} ...` section"
     assert any(h.startswith("python -m ort_reduced_build.convert_onnx_models_to_ort") for h in headings)
+
+
+def test_reading_the_parsers_leaves_the_api_function_alone() -> None:
+    """Importing the drop-in module would bind ``ort_reduced_build.convert_onnx_models_to_ort`` to it."""
+    list(parsers())
+    assert callable(ort_reduced_build.convert_onnx_models_to_ort)
+    assert "ort_reduced_build.convert_onnx_models_to_ort" not in sys.modules
 
 
 def test_the_prose_names_only_options_a_parser_has() -> None:

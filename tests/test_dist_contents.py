@@ -25,6 +25,7 @@ _cli_build.py
 _cli_cache.py
 _cli_ci.py
 _cli_common.py
+_cli_dropin.py
 _cli_options.py
 _cli_reference.py
 _cli_verify.py

@@ -23,8 +23,8 @@ MARKER = "## Every option (generated)"
 
 def parsers() -> Iterator[tuple[str, argparse.ArgumentParser]]:
     """Every command line and verb, as its usage names it: ``ort-reduced-build cache prune`` ..."""
+    from ._cli_dropin import make_parser as make_dropin_parser
     from .cli import make_parser
-    from .convert_onnx_models_to_ort import make_parser as make_dropin_parser
 
     def walk(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
         yield parser.prog, parser
