@@ -157,7 +157,8 @@ def main() -> None:
     # would compile the package again, a cost no installed copy has.
     for name in ("ort_reduced_build", "onnxruntime"):
         spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.submodule_search_locations, name
+        assert spec is not None, name
+        assert spec.submodule_search_locations, name
         compileall.compile_dir(spec.submodule_search_locations[0], quiet=1)
     work = Path(tempfile.mkdtemp(prefix="ort-rb-bench-"))
     model_dir = args.model_dir or work / "models"

@@ -55,8 +55,10 @@ def svg(rows: list[tuple[str, int]], target: int, n_ours: int) -> str:
     scale = (width - left - 90) / max(size for _, size in rows)
     height = 40 + len(rows) * (bar + gap) + 20
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="12">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+            'font-size="12">'
+        ),
         '<text x="10" y="20" font-size="14" font-weight="bold">libonnxruntime.so, x86-64 Linux (MB)</text>',
     ]
     for i, (label, size) in enumerate(rows):

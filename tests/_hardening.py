@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -54,8 +54,10 @@ def write(path: Path, data: bytes) -> Path:
 _SIGINT_DEFAULT = [
     sys.executable,
     "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+    (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+    ),
 ]
 
 
@@ -63,7 +65,7 @@ class Tagged:
     """A CLI process started with a unique environment tag, so that every worker it spawns can be found
     (workers inherit the environment; after the parent dies they are re-parented and ``ps`` trees break)."""
 
-    def __init__(self, args: list[str | Path], cwd: Path, cache: Path, **popen: object) -> None:
+    def __init__(self, args: Sequence[str | Path], cwd: Path, cache: Path) -> None:
         self.tag = uuid.uuid4().hex
         env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(cache), "ORB_TEST_TAG": self.tag}
         self.proc = subprocess.Popen(
@@ -72,7 +74,6 @@ class Tagged:
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            **popen,
         )
 
     def pids(self) -> list[int]:
@@ -152,19 +153,19 @@ def ort_is_complete(path: Path) -> bool:
     so.log_severity_level = 4
     try:
         ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception:
+    except Exception:  # noqa: BLE001 -- onnxruntime raises its own exception types
         return False
     return True
 
 
-def ort_metadata_model(config: dict[str, object]) -> onnx.ModelProto:
+def ort_metadata_model(config: Mapping[str, object]) -> onnx.ModelProto:
     """The small MLP carrying ``ort_config`` metadata (what ORT_LOAD_CONFIG_FROM_MODEL=1 would apply)."""
     model = modelgen.mlp(features=4, hidden=4, seed=5)
     helper.set_model_props(model, {"ort_config": json.dumps(config)})
     return model
 
 
-def mount_namespace(cwd: Path, env: dict[str, str], setup: list[str], *commands: list[str | Path]) -> list[Result]:
+def mount_namespace(cwd: Path, env: dict[str, str], setup: list[str], *commands: Sequence[str | Path]) -> list[Result]:
     """Run ``commands`` (argv lists; ``CLI`` for ours) one after the other in a private user and mount
     namespace, after the ``setup`` shell lines (``read_only(dir)``, ``full_tmpfs(dir)``): real read-only and
     full file systems, which ``chmod`` cannot give a test run as root. Skips (and says why) where the

@@ -8,8 +8,9 @@ import shutil
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import onnx
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from tests import modelgen
 
 REPO = Path(__file__).resolve().parent.parent
+PACKAGES = REPO / "tests" / "packages"
 
 
 def run_cli(
@@ -39,8 +41,16 @@ def run_cli(
     )
 
 
+class Cli(Protocol):
+    """The ``cli`` fixture: ``run_cli`` with a private cache and the test's directory as default cwd."""
+
+    def __call__(
+        self, *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, module: str = ...
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def cli(tmp_path: Path) -> Cli:
     """``cli(*args, cwd=...)`` with a private cache dir per test."""
     cache = tmp_path / "cache"
 
@@ -54,6 +64,13 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return call
 
 
+@pytest.fixture
+def package(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A fresh copy of the project ``tests/packages/<param>``, for tests that parametrize it indirectly:
+    ``@pytest.mark.parametrize("package", ["app"], indirect=True)``."""
+    return Path(shutil.copytree(PACKAGES / request.param, tmp_path / request.param))
+
+
 @pytest.fixture(scope="session")
 def node_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every node-level test model the ``onnx`` package ships (about 1,900)."""
@@ -64,6 +81,7 @@ def node_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
         warnings.simplefilter("ignore")
         cases = collect_testcases(None)
     for case in cases:
+        assert case.model is not None, case.name  # node cases always carry their model
         onnx.save(case.model, out / f"{case.name}.onnx")
     return out
 
@@ -129,13 +147,15 @@ def copy_models(src: Path, dst: Path, keep: Callable[[Path], bool] = lambda _: T
     return kept
 
 
-def ort_convert(models: Path, *flags: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def ort_convert(
+    models: Path, *flags: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """ORT's own ``convert_onnx_models_to_ort`` on ``models`` (writes beside them)."""
     return run_cli(models, *flags, module="onnxruntime.tools.convert_onnx_models_to_ort", env=env)
 
 
 @pytest.fixture(scope="session")
-def custom_op_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def custom_op_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny custom-op library compiled here (see tests/native/crashing_ops.c)."""
     if shutil.which("cc") is None:
         pytest.skip("no C compiler (cc) on this machine: cannot build the crashing custom-op library")
@@ -143,4 +163,4 @@ def custom_op_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     subprocess.run(
         ["cc", "-shared", "-fPIC", "-O1", "-o", str(out), str(REPO / "tests/native/crashing_ops.c")], check=True
     )
-    yield out
+    return out

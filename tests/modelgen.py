@@ -275,7 +275,7 @@ def bert_like(dim: int = 256, heads: int = 4, seq: int = 128, layers: int = 4, s
     shape arithmetic (Shape/Gather/Unsqueeze/Concat) feeding Reshape. ORT's optimizer fuses much of it."""
     rng = _rng(seed)
     hd = dim // heads
-    c = {
+    c: dict[str, np.ndarray] = {
         "eps": np.array(1e-12, np.float32),
         "two": np.array(2.0, np.float32),
         "one": np.array(1.0, np.float32),
@@ -385,14 +385,15 @@ def sklearn_pipeline(seed: int = 0, trees: int = 3, depth: int = 3) -> onnx.Mode
         StandardScaler(), RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=seed)
     )
     pipe.fit(x, y)
-    return _stable_opsets(to_onnx(pipe, x[:1], target_opset={"": OPSET, "ai.onnx.ml": 3}))
+    model: onnx.ModelProto = to_onnx(pipe, x[:1], target_opset={"": OPSET, "ai.onnx.ml": 3})
+    return _stable_opsets(model)
 
 
 def bert_encoder(vocab: int = 100, dim: int = 32, heads: int = 2, max_seq: int = 64, seed: int = 21) -> onnx.ModelProto:
     """Int64 input_ids/attention_mask/token_type_ids [batch, seq]: Gather embeddings, Range positions, one layer."""
     rng = _rng(seed)
     hd = dim // heads
-    c = {
+    c: dict[str, np.ndarray] = {
         "i0": np.array(0, np.int64),
         "i1": np.array(1, np.int64),
         "one": np.array(1.0, np.float32),
@@ -500,8 +501,9 @@ def _recurrent(op: str, gates: int, states: tuple[str, ...], seed: int, **attrs:
         _init("B", (1, 2 * gates * hidden), rng),
     ]
     outputs = ["Y", *(f"Y_{s.removeprefix('initial_')}" for s in states)]
-    node = helper.make_node(op, ["x", "W", "R", "B", "", *states], outputs, hidden_size=hidden, **attrs)
-    state = [1, "batch", hidden]
+    node = helper.make_node(op, ["x", "W", "R", "B", "", *states], outputs)
+    node.attribute.extend(helper.make_attribute(k, v) for k, v in sorted({"hidden_size": hidden, **attrs}.items()))
+    state: list[str | int] = [1, "batch", hidden]
     graph = helper.make_graph(
         [node],
         f"{op.lower()}_state" if op == "LSTM" else op.lower(),
@@ -554,7 +556,7 @@ def float16_mlp(features: int = 8, hidden: int = 16, seed: int = 24) -> onnx.Mod
 
 def mixed_types(width: int = 4) -> onnx.ModelProto:
     """Bool/double/(u)int8/int32/uint16/uint32 inputs; Cast, Sum, Not, And, Where, Neg, Clip; outputs of 7 types."""
-    T = TensorProto
+    T = TensorProto  # noqa: N806 -- short, for the tables below
     inputs = {
         "flag": T.BOOL,
         "d": T.DOUBLE,
@@ -671,7 +673,7 @@ def quantized(model: onnx.ModelProto, out: Path, fmt: str = "QDQ") -> None:
     inp = model.graph.input[0]
     shape = [d.dim_value or 1 for d in inp.type.tensor_type.shape.dim]
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped: its classes are Any
         def __init__(self) -> None:
             rng = _rng(3)
             self.data = iter([{inp.name: rng.standard_normal(shape).astype(np.float32)} for _ in range(4)])

@@ -15,6 +15,7 @@ import argparse
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -119,7 +120,7 @@ class _Graph:
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
 
-    def op(self, op: str, *inputs: str, **attrs: object) -> str:
+    def op(self, op: str, *inputs: str, **attrs: Any) -> str:
         out = f"{op.lower()}_{len(self.nodes)}"
         self.nodes.append(helper.make_node(op, list(inputs), [out], **attrs))
         return out

@@ -6,7 +6,6 @@ and Ninja); one builds with isolation, the plugin coming from a local wheel dire
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
@@ -15,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,6 @@ from tests._hardening import one_node_model, write
 from tests.conftest import REPO, run_cli
 
 SAMPLE = REPO / "sample_project"
-PACKAGES = Path(__file__).parent / "packages"
 EPOCH = 1700000000
 MODELS = "src/sample_app/models"
 SAMPLE_WHEEL = {
@@ -71,19 +70,13 @@ def built(result: subprocess.CompletedProcess[str], out: Path) -> Path:
 
 def summary(result: subprocess.CompletedProcess[str]) -> str:
     (line,) = re.findall(r"ort-reduced-build: \d+ model\(s\).*", log(result))
-    return line
+    return str(line)
 
 
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
     """A copy of sample_project/ without build outputs."""
     return Path(shutil.copytree(SAMPLE, tmp_path / "sample", ignore=shutil.ignore_patterns("build", "dist")))
-
-
-@pytest.fixture
-def package(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """A copy of ``tests/packages/<param>``."""
-    return Path(shutil.copytree(PACKAGES / request.param, tmp_path / request.param))
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +131,7 @@ def test_rebuild_hits_the_cache_and_gives_identical_bytes(sample: Path, tmp_path
     moved = Path(shutil.copytree(sample, tmp_path / "elsewhere", ignore=shutil.ignore_patterns("build")))
     third = built(pip_wheel(moved, tmp_path / "three", cache=cache), tmp_path / "three")
     assert third.read_bytes() == first.read_bytes()
-    stamp = datetime.datetime.fromtimestamp(EPOCH, datetime.timezone.utc).timetuple()[:6]
+    stamp = datetime.fromtimestamp(EPOCH, timezone.utc).timetuple()[:6]
     assert {info.date_time for info in zipfile.ZipFile(first).infolist()} == {stamp}
 
 
@@ -188,8 +181,10 @@ def test_unknown_keys_fail_once_naming_each_source_with_suggestions(package: Pat
     assert result.returncode != 0
     output = log(result)
     for line in (
-        "pyproject.toml [tool.ort-reduced-build] optimisation-level: unknown setting; "
-        "did you mean 'optimization-level' or 'optimization-style'?",
+        (
+            "pyproject.toml [tool.ort-reduced-build] optimisation-level: unknown setting; "
+            "did you mean 'optimization-level' or 'optimization-style'?"
+        ),
         "-C ort-reduced-build.bundel: unknown setting; did you mean 'ort-reduced-build.bundle'?",
         "environment ORT_REDUCED_BUILD_JOB: unknown setting; did you mean 'ORT_REDUCED_BUILD_JOBS'?",
     ):

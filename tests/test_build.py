@@ -6,6 +6,7 @@ in ``stub_ort`` has a build.py that refuses to run, and ``run`` gets a stand-in 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from ort_reduced_build.build import AndroidTarget, AppleTarget, BuildRequest, Ho
 from ort_reduced_build.cli import main
 from ort_reduced_build.config import parse_config
 from ort_reduced_build.errors import BuildError
+
+from tests.conftest import run_cli
 
 LINUX = Host(system="Linux", root=False, ninja=False)
 TYPED = parse_config('ai.onnx;13;Add{"inputs": {"0": ["float"]}},Relu\n')
@@ -141,8 +144,33 @@ def test_deps_dir_maps_deps_txt_names_to_fetchcontent(
         f"FETCHCONTENT_SOURCE_DIR_FP16={deps.as_posix()}/fp16",
         f"FETCHCONTENT_SOURCE_DIR_PROTOC_BINARY={deps.as_posix()}/protoc_linux_x64",
     ]
-    assert "not_a_dep: not a dependency" in caplog.text
-    assert "lacks date, flatbuffers" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings[0] == f"{deps / 'not_a_dep'}: not a dependency in ORT's cmake/deps.txt; ignored"
+    assert warnings[1].startswith(f"{deps} lacks date, flatbuffers, ")
+    assert len(warnings) == 2
+
+
+def test_the_cli_prints_a_logged_warning_with_its_kind(stub_ort: Path, tmp_path: Path) -> None:
+    """Code logs the message alone at WARNING; the command line prints it as every warning: ``warning: ...``."""
+    (tmp_path / "deps" / "not_a_dep").mkdir(parents=True)
+    config = tmp_path / "ops.config"
+    config.write_text("ai.onnx;13;Relu\n")
+    argv: list[str | Path] = [
+        "build",
+        "--ort-source",
+        stub_ort,
+        "--config",
+        config,
+        "--deps-dir",
+        tmp_path / "deps",
+        "--dry-run",
+    ]
+    result = run_cli(*argv, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"warning: {tmp_path / 'deps' / 'not_a_dep'}: not a dependency in ORT's cmake/deps.txt; ignored"
+    assert lines[1].startswith(f"warning: {tmp_path / 'deps'} lacks abseil_cpp, date, eigen, ")
+    assert len(lines) == 2
 
 
 def test_an_optional_dependency_the_deps_dir_lacks_is_left_out_not_downloaded(stub_ort: Path, tmp_path: Path) -> None:
@@ -229,7 +257,7 @@ def test_run_rebuilds_only_when_config_content_or_command_changes(
 
 
 def test_an_lto_build_that_does_not_run_its_models_is_built_again_without_lto(
-    stub_ort: Path, monkeypatch: pytest.MonkeyPatch
+    stub_ort: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """GCC's LTO link can make a runtime whose sessions fail (issue 18): the check after the build sees it,
     the config is built again without LTO, and the next build of the same config goes straight there."""
@@ -251,6 +279,10 @@ def test_an_lto_build_that_does_not_run_its_models_is_built_again_without_lto(
     assert "--enable_lto" not in result.command
     assert result.problems == ()
     assert result.lto_dropped == ("m.ort: session-failed: Failed to find op_id: :MaxPool:12",)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "LTO" in r.getMessage()]
+    assert said == [
+        (logging.WARNING, "the LTO build of this config does not run its models; building it again without LTO")
+    ]
 
     again = build.run(request(stub_ort), host=LINUX, check=check)  # remembered: no LTO build this time
     assert (built, again.up_to_date, again.lto_dropped) == ([True, False], True, result.lto_dropped)

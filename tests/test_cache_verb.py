@@ -8,10 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests._hardening import CLI, Tagged, mount_namespace, one_node_model, read_only, tiny_mlp, verify_cache, write
+from tests.conftest import Cli
 
 DAY = 86400.0
 
@@ -43,13 +45,14 @@ def _age(path: Path, days: float) -> None:
     os.utime(path, (t, t), follow_symlinks=False)
 
 
-def _info(cli, cache: Path) -> dict[str, object]:
+def _info(cli: Cli, cache: Path) -> dict[str, Any]:
     r = cli("cache", "info", "--json", "--cache-dir", cache)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    info: dict[str, Any] = json.loads(r.stdout)
+    return info
 
 
-def test_cache_grows_without_bound_and_nothing_reports_it(tmp_path: Path, cli) -> None:
+def test_cache_grows_without_bound_and_nothing_reports_it(tmp_path: Path, cli: Cli) -> None:
     cache = tmp_path / "cache"
     assert _info(cli, cache)["entries"] == 0  # no cache yet: nothing, not an error
     r = cli("config", _project(tmp_path / "p"), "-o", "c.config")
@@ -59,7 +62,8 @@ def test_cache_grows_without_bound_and_nothing_reports_it(tmp_path: Path, cli) -
     for days, entry in zip((5, 3, 1), sorted(entries.values()), strict=True):
         _age(entry, days)
     info = _info(cli, cache)
-    assert info["ok"] is True and info["cache_dir"] == str(cache)
+    assert info["ok"] is True
+    assert info["cache_dir"] == str(cache)
     assert info["entries"] == 3
     assert info["size_bytes"] == _du(cache)
     assert info["entry_bytes"] == sum(_du(e) for e in entries.values())
@@ -70,7 +74,7 @@ def test_cache_grows_without_bound_and_nothing_reports_it(tmp_path: Path, cli) -
     assert r.stdout.splitlines()[:2] == [f"cache dir:  {cache}", "entries:    3"], r.stdout
 
 
-def test_prune_removes_the_least_recently_used_first(tmp_path: Path, cli) -> None:
+def test_prune_removes_the_least_recently_used_first(tmp_path: Path, cli: Cli) -> None:
     cache = tmp_path / "cache"
     project = _project(tmp_path / "p")
     assert cli("config", project, "-o", "c.config").returncode == 0
@@ -87,7 +91,8 @@ def test_prune_removes_the_least_recently_used_first(tmp_path: Path, cli) -> Non
     # --older-than: what was last used more than 36 hours ago (the 2-day-old entry) goes.
     r = cli("cache", "prune", "--older-than", "36h", "--cache-dir", cache, "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["removed_entries"] == 1 and json.loads(r.stdout)["left"]["entries"] == 1
+    assert json.loads(r.stdout)["removed_entries"] == 1
+    assert json.loads(r.stdout)["left"]["entries"] == 1
     assert list(_entries(cache).values()) == [entries[1]]
     # The next run converts what was pruned and still hits what was kept; the kept entry is intact.
     r = cli("config", project, "-o", "c.config")
@@ -95,7 +100,7 @@ def test_prune_removes_the_least_recently_used_first(tmp_path: Path, cli) -> Non
     assert verify_cache(cache) == 3
 
 
-def test_a_hit_does_not_count_as_a_use_for_prune(tmp_path: Path, cli) -> None:
+def test_a_hit_does_not_count_as_a_use_for_prune(tmp_path: Path, cli: Cli) -> None:
     cache = tmp_path / "cache"
     project = _project(tmp_path / "p", 1)
     assert cli("config", project, "-o", "c.config").returncode == 0
@@ -105,11 +110,12 @@ def test_a_hit_does_not_count_as_a_use_for_prune(tmp_path: Path, cli) -> None:
     assert "(0 converted, 1 cached)" in r.stderr, r.stderr
     assert time.time() - entry.stat().st_mtime < 600  # the hit recorded its use
     r = cli("cache", "prune", "--older-than", "1d", "--cache-dir", cache)
-    assert r.returncode == 0 and "removed 0 entries" in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "removed 0 entries" in r.stderr, r.stderr
     assert list(_entries(cache).values()) == [entry]
 
 
-def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_path: Path, cli) -> None:
+def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_path: Path, cli: Cli) -> None:
     cache = tmp_path / "cache"
     assert cli("convert", _project(tmp_path / "p"), "-o", "out").returncode == 0
     outside = tmp_path / "outside"
@@ -122,7 +128,8 @@ def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_pat
     r = cli("cache", "clear", "--cache-dir", cache, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["removed_entries"] == 4  # three entries and the link
-    assert _info(cli, cache)["entries"] == 0 and _info(cli, cache)["size_bytes"] == 0
+    assert _info(cli, cache)["entries"] == 0
+    assert _info(cli, cache)["size_bytes"] == 0
     assert (outside / "precious.txt").read_bytes() == b"keep me\n"
     assert (cache / "notes.txt").read_bytes() == b"not the cache's\n"
     assert not (cache / "v1").exists()
@@ -132,7 +139,9 @@ def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_pat
         assert (tmp_path / "out/models" / name).stat().st_size > 0
 
 
-def test_clear_removes_an_entry_a_running_build_is_about_to_link(tmp_path: Path, cli, custom_op_library: Path) -> None:
+def test_clear_removes_an_entry_a_running_build_is_about_to_link(
+    tmp_path: Path, cli: Cli, custom_op_library: Path
+) -> None:
     """A run found its entry and converts another model; ``cache clear`` waits for the run to end."""
     cache = tmp_path / "cache"
     project = tmp_path / "p"
@@ -140,7 +149,16 @@ def test_clear_removes_an_entry_a_running_build_is_about_to_link(tmp_path: Path,
     warm = cli("config", project / "models", "-o", "warm.config", "--custom-op-library", custom_op_library)
     assert warm.returncode == 0, warm.stderr  # mlp's entry is there (the library is part of the key)
     write(project / "models/hang.onnx", one_node_model("Hang", "test.crash", (("", 17), ("test.crash", 1))))
-    argv = ["convert", "models", "-o", "out", "--custom-op-library", custom_op_library, "--timeout", "8"]
+    argv: list[str | Path] = [
+        "convert",
+        "models",
+        "-o",
+        "out",
+        "--custom-op-library",
+        custom_op_library,
+        "--timeout",
+        "8",
+    ]
     run = Tagged([*argv, "--allow-conversion-failures"], cwd=project, cache=cache)
 
     def converting() -> bool:
@@ -159,7 +177,8 @@ def test_clear_removes_an_entry_a_running_build_is_about_to_link(tmp_path: Path,
     assert clearing.poll() is None  # waits for the run
     assert len(_entries(cache)) == 1
     rc, err = run.finish(timeout=60)
-    assert rc == 1 and "hang.onnx (Fixed): conversion timed out" in err, err
+    assert rc == 1, err
+    assert "hang.onnx (Fixed): conversion timed out" in err, err
     assert (project / "out/mlp.ort").stat().st_size > 0  # linked from the entry after the wait
     _, cleared = clearing.communicate(timeout=60)
     assert clearing.returncode == 0, cleared
@@ -186,19 +205,21 @@ def _maps(pid: int) -> str:
     ],
     ids=["no-action", "prune-without-a-limit", "bad-size", "bad-age", "unknown-action"],
 )
-def test_cache_verb_usage_error_exits_1(tmp_path: Path, cli, argv: list[str]) -> None:
+def test_cache_verb_usage_error_exits_1(tmp_path: Path, cli: Cli, argv: list[str]) -> None:
     r = cli(*argv)
     assert r.returncode == 2, r.stderr
-    assert "usage: ort-reduced-build cache" in r.stderr and "Traceback" not in r.stderr
+    assert "usage: ort-reduced-build cache" in r.stderr
+    assert "Traceback" not in r.stderr
     assert not (tmp_path / "cache").exists()
 
 
-def test_cache_verb_takes_quiet_and_verbose_after_the_action(tmp_path: Path, cli) -> None:
+def test_cache_verb_takes_quiet_and_verbose_after_the_action(tmp_path: Path, cli: Cli) -> None:
     r = cli("cache", "clear", "-q")
-    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
 
 
-def test_clear_of_a_read_only_cache_ends_in_a_traceback(tmp_path: Path, cli) -> None:
+def test_clear_of_a_read_only_cache_ends_in_a_traceback(tmp_path: Path, cli: Cli) -> None:
     cache = tmp_path / "ro/cache"
     r = cli("config", _project(tmp_path / "p", 1), "-o", "c.config", env={"ORT_REDUCED_BUILD_CACHE_DIR": str(cache)})
     assert r.returncode == 0, r.stderr
@@ -212,6 +233,8 @@ def test_clear_of_a_read_only_cache_ends_in_a_traceback(tmp_path: Path, cli) -> 
         [*CLI, "cache", "prune", "--older-than", "0", "--json"],
     )
     line = f"error: {cache}: cannot remove from the cache: read-only file system"
-    assert plain.returncode == 1 and plain.stderr.splitlines() == [line], plain.stderr
-    assert as_json.returncode == 1 and json.loads(as_json.stdout) == {"ok": False, "error": line[len("error: ") :]}
+    assert plain.returncode == 1, plain.stderr
+    assert plain.stderr.splitlines() == [line], plain.stderr
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout) == {"ok": False, "error": line[len("error: ") :]}
     assert sorted(_entries(cache)) == before

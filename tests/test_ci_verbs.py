@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import onnx
 import pytest
 from ort_reduced_build.cli import main, make_parser
 from ort_reduced_build.config import parse_config
 
 from tests import modelgen
 
-MODELS = {
+MODELS: dict[str, Callable[[], onnx.ModelProto]] = {
     "models/misc/control_flow.onnx": modelgen.control_flow,
     "models/tabular/mlp.onnx": modelgen.mlp,
     "models/tabular/mlp_wide.onnx": lambda: modelgen.mlp(24, 48, seed=4),
@@ -63,8 +66,9 @@ def in_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
     return project
 
 
-def json_out(capsys: pytest.CaptureFixture[str]) -> dict:
-    return json.loads(capsys.readouterr().out)
+def json_out(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return report
 
 
 def test_check_passes_on_the_full_config(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,9 +76,10 @@ def test_check_passes_on_the_full_config(in_project: Project, capsys: pytest.Cap
     assert "4 model(s), ok" in capsys.readouterr().err
 
 
-def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys) -> None:
+def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     text = in_project.config.read_text()
-    assert "ArgMax" in text and "Abs" in text
+    assert "ArgMax" in text
+    assert "Abs" in text
     bad = in_project.edited(
         "no-argmax.config",
         ('ArgMax{"inputs": {"0": ["float"]}},', ""),
@@ -86,7 +91,9 @@ def test_check_names_the_models_needing_a_removed_op(in_project: Project, capsys
     assert f"ai.onnx;13;Abs (op not in config)  needed by: {CONTROL_FLOW}" in out  # an op inside If
 
 
-def test_check_fix_hint_keeps_the_other_models_the_config_lists(in_project: Project, capsys) -> None:
+def test_check_fix_hint_keeps_the_other_models_the_config_lists(
+    in_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Checking one model of four: the fix command names it and the three others the header lists, so
     running it gives back the whole config, not one for a single model."""
     bad = in_project.edited("no-argmax-fix.config", ('ArgMax{"inputs": {"0": ["float"]}},', ""))
@@ -98,7 +105,9 @@ def test_check_fix_hint_keeps_the_other_models_the_config_lists(in_project: Proj
     assert bad.read_text() == in_project.config.read_text()
 
 
-def test_check_finds_a_removed_type_and_reports_all_gaps_as_json(in_project: Project, capsys) -> None:
+def test_check_finds_a_removed_type_and_reports_all_gaps_as_json(
+    in_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = in_project.edited(
         "no-float-sqrt.config",
         ('Sqrt{"inputs": {"0": ["float"]}}', 'Sqrt{"inputs": {"0": ["double"]}}'),
@@ -113,7 +122,7 @@ def test_check_finds_a_removed_type_and_reports_all_gaps_as_json(in_project: Pro
     ]
 
 
-def test_check_validates_ort_files(in_project: Project, tmp_path: Path, capsys) -> None:
+def test_check_validates_ort_files(in_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert in_project.run("convert", "models/tabular/mlp.onnx", "-o", str(tmp_path / "ort")) == 0
     good = tmp_path / "ort" / "mlp.ort"
     old = tmp_path / "old.ort"
@@ -129,7 +138,7 @@ def test_check_validates_ort_files(in_project: Project, tmp_path: Path, capsys) 
     assert f"invalid: {junk}: not an ORT format model (no 'ORTM' identifier)" in out
 
 
-def test_explain_names_the_models_with_an_op(in_project: Project, capsys) -> None:
+def test_explain_names_the_models_with_an_op(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert in_project.run("explain", "models", "--op", "ai.onnx:Abs") == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(f"ai.onnx:Abs opset 13  [input 0: float]  1 model(s): {CONTROL_FLOW}")
@@ -139,7 +148,7 @@ def test_explain_names_the_models_with_an_op(in_project: Project, capsys) -> Non
     assert in_project.run("explain", "models", "--op", "ai.onnx:LSTM") == 1
 
 
-def test_explain_counts_and_single_model_ops(in_project: Project, capsys) -> None:
+def test_explain_counts_and_single_model_ops(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert in_project.run("explain", "models", "--json") == 0
     models = {m["model"]: m for m in json_out(capsys)["models"]}
     assert set(models) == set(MODELS)
@@ -149,12 +158,12 @@ def test_explain_counts_and_single_model_ops(in_project: Project, capsys) -> Non
     assert "per model" in capsys.readouterr().out
 
 
-def test_explain_a_config_file(in_project: Project, capsys) -> None:
+def test_explain_a_config_file(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert in_project.run("explain", in_project.config.name, "--op", "Sqrt") == 0
     assert capsys.readouterr().out.startswith("ai.onnx:Sqrt opset 13  [input 0: float]")
 
 
-def test_diff_config_against_models(in_project: Project, capsys) -> None:
+def test_diff_config_against_models(in_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     name = in_project.config.name
     assert in_project.run("diff", name, "models", "--exit-code") == 0
     assert capsys.readouterr().out.splitlines()[-1] == "no differences"
@@ -194,11 +203,14 @@ def relabel(data: bytes, version: str) -> bytes:
     field = tab.Pos + tab.Offset(4)
     start = field + int.from_bytes(data[field : field + 4], "little")
     length = int.from_bytes(data[start : start + 4], "little")
-    assert data[start + 4 : start + 4 + length] == session.OrtVersion() and len(version) == length
+    assert data[start + 4 : start + 4 + length] == session.OrtVersion()
+    assert len(version) == length
     return data[: start + 4] + version.encode() + data[start + 4 + length :]
 
 
-def test_directories_of_ort_files_are_checked(in_project: Project, tmp_path: Path, capsys) -> None:
+def test_directories_of_ort_files_are_checked(
+    in_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A converted tree is walked for .ort files; a folder mixing .onnx and a foreign .ort is checked whole,
     and an .ort beside the .onnx it was converted from is that model, not a second one."""
     out = tmp_path / "out"
@@ -237,7 +249,7 @@ def _quantized_maxpool_type(config: Path) -> str:
 
 @pytest.mark.parametrize("style", ["Fixed", "Runtime"])
 def test_converted_ort_files_pass_check_against_the_config_convert_wrote_with_them(
-    qdq_models: Path, style: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    qdq_models: Path, style: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A Runtime-style .ort failed check against its own config ("all types" gaps): the types its replayed
     QDQ fusions use were unknown. ORT's converter writes the same config (test_equivalence), so the check
@@ -267,7 +279,7 @@ def test_converted_ort_files_pass_check_against_the_config_convert_wrote_with_th
 
 
 def test_saved_optimizations_this_onnxruntime_does_not_make_again_keep_all_their_types(
-    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Records saved for another target (int8 QDQ fusions on arm) are not re-derived with the default one:
     the ops they add or rewrite keep all their types, and a warning says so."""
@@ -286,7 +298,7 @@ def test_saved_optimizations_this_onnxruntime_does_not_make_again_keep_all_their
 
 
 def test_a_given_ort_whose_replay_cannot_be_derived_keeps_all_types_and_says_why(
-    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    qdq_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The derivation runs in a worker like a conversion; one that fails (here: past --timeout) leaves the
     file's own needs with its replayed ops unrestricted, never a narrower config."""
@@ -297,11 +309,14 @@ def test_a_given_ort_whose_replay_cannot_be_derived_keeps_all_types_and_says_why
     err = capsys.readouterr().err
     assert "could not be derived again (conversion timed out after 0.001s)" in err
     types = parse_config(Path("x.config").read_text()).types
-    assert ("ai.onnx", "MaxPool") not in types and ("ai.onnx", "Conv") in types
+    assert ("ai.onnx", "MaxPool") not in types
+    assert ("ai.onnx", "Conv") in types
 
 
 @pytest.fixture
-def qdq_project(qdq_models: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch) -> list[str]:
+def qdq_project(
+    qdq_models: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
     """The QDQ model copied to ``models/`` in a fresh working directory; the cache flags (one cache per session)."""
     shutil.copytree(qdq_models, tmp_path / "models")
     monkeypatch.chdir(tmp_path)
@@ -321,7 +336,9 @@ def _hook(hook_id: str) -> list[str]:
     [["--optimization-level", "basic"], ["--optimization-style", "Runtime", "--target-platform", "arm"]],
     ids=["basic", "runtime-arm"],
 )
-def test_gates_use_the_options_the_config_was_written_with(qdq_project: list[str], options: list[str], capsys) -> None:
+def test_gates_use_the_options_the_config_was_written_with(
+    qdq_project: list[str], options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """check, diff and config --check (the pre-commit hooks as written, no options) converted at level all
     with style Fixed: false gaps, a false "stale", and a fix command that switched the config to level all."""
     assert main(["convert", "models", "-o", "out", "--config", "written.config", *options, *qdq_project]) == 0
@@ -336,7 +353,9 @@ def test_gates_use_the_options_the_config_was_written_with(qdq_project: list[str
     assert Path("written.config").read_bytes() == written
 
 
-def test_an_option_given_that_differs_from_the_header_is_said_in_one_line(qdq_project: list[str], capsys) -> None:
+def test_an_option_given_that_differs_from_the_header_is_said_in_one_line(
+    qdq_project: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     """Given explicitly, an option wins: check and diff answer for it and warn (their verdict is true for the
     options given); config --check calls the file stale, since those options write another file."""
     assert main(["config", "models", "-o", "basic.config", "--optimization-level", "basic", *qdq_project]) == 0
@@ -366,7 +385,7 @@ def test_an_option_given_that_differs_from_the_header_is_said_in_one_line(qdq_pr
     ids=["conversion", "composition", "global-types"],
 )
 def test_a_fix_hint_is_the_command_that_writes_the_same_file(
-    qdq_project: list[str], options: list[str], capsys
+    qdq_project: list[str], options: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The stale hint said `config ... -o FILE` (rewriting with the defaults); check's said `config PATH...`.
     Both now print a command that, run as printed, writes the file byte for byte."""

@@ -11,6 +11,7 @@ import pytest
 
 from tests import modelgen
 from tests._hardening import one_node_model, write
+from tests.conftest import Cli
 
 CONFIG = "required_operators_and_types.config"
 
@@ -26,7 +27,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def test_quiet_after_the_verb_is_not_refused_and_prints_no_summary(project: Path, cli) -> None:
+def test_quiet_after_the_verb_is_not_refused_and_prints_no_summary(project: Path, cli: Cli) -> None:
     r = cli("convert", "models", "-o", "out", "-q", cwd=project)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""  # errors only: no per-model lines, no summary
@@ -35,23 +36,24 @@ def test_quiet_after_the_verb_is_not_refused_and_prints_no_summary(project: Path
     assert (before.returncode, before.stderr) == (0, "")
 
 
-def test_quiet_still_prints_the_errors(project: Path, cli) -> None:
+def test_quiet_still_prints_the_errors(project: Path, cli: Cli) -> None:
     r = cli("config", "bad", "-o", "c.config", "--allow-conversion-failures", "-q", cwd=project)
     assert r.returncode == 1
     assert r.stderr.startswith("failed: bad/unknown_op.onnx (Fixed): ")
     assert len(r.stderr.splitlines()) == 1, r.stderr
 
 
-def test_verbose_after_the_verb_shows_per_model_lines(project: Path, cli) -> None:
+def test_verbose_after_the_verb_shows_per_model_lines(project: Path, cli: Cli) -> None:
     r = cli("config", "models", "-o", "c.config", "-v", cwd=project)
     assert r.returncode == 0, r.stderr
     assert "converted  models/mlp.onnx (Fixed)" in r.stderr
     assert "converted  models/nested/mlp_b.onnx (Fixed)" in r.stderr
 
 
-def test_failed_conversion_shows_no_traceback_with_vv(project: Path, cli) -> None:
+def test_failed_conversion_shows_no_traceback_with_vv(project: Path, cli: Cli) -> None:
     plain = cli("config", "bad", "-o", "c.config", cwd=project)
-    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.returncode == 1
+    assert "Traceback" not in plain.stderr
     for flags in (["-vv"], ["-v", "-v"]):
         r = cli("-v", "config", "bad", "-o", "c.config", *flags, cwd=project)  # -v before and after add up
         assert r.returncode == 1
@@ -60,14 +62,14 @@ def test_failed_conversion_shows_no_traceback_with_vv(project: Path, cli) -> Non
 
 
 @pytest.mark.parametrize("flags", [[], ["-v"], ["-v", "--allow-conversion-failures"]])
-def test_failed_model_is_printed_twice(project: Path, cli, flags: list[str]) -> None:
+def test_failed_model_is_printed_twice(project: Path, cli: Cli, flags: list[str]) -> None:
     r = cli(*flags[:1], "config", "bad", "-o", "c.config", *flags[1:], cwd=project)
     assert r.returncode == 1
     said = [line for line in r.stderr.splitlines() if "bad/unknown_op.onnx" in line]
     assert len(said) == 1, r.stderr
 
 
-def test_check_prints_a_stray_empty_line_on_success(project: Path, cli) -> None:
+def test_check_prints_a_stray_empty_line_on_success(project: Path, cli: Cli) -> None:
     assert cli("convert", "models", "-o", "out", cwd=project).returncode == 0
     r = cli("check", "models", "--config", f"out/{CONFIG}", cwd=project)
     assert r.returncode == 0, r.stderr
@@ -92,14 +94,15 @@ def test_check_prints_a_stray_empty_line_on_success(project: Path, cli) -> None:
     ],
     ids=" ".join,
 )
-def test_invalid_number_is_not_a_usage_error(project: Path, cli, argv: list[str]) -> None:
+def test_invalid_number_is_not_a_usage_error(project: Path, cli: Cli, argv: list[str]) -> None:
     r = cli(*argv, cwd=project)
     assert r.returncode == 2, r.stderr
-    assert "usage: " in r.stderr and "Traceback" not in r.stderr
+    assert "usage: " in r.stderr
+    assert "Traceback" not in r.stderr
     assert not (project / "models/mlp.ort").exists()  # refused before anything ran
 
 
-def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, cli) -> None:
+def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, cli: Cli) -> None:
     configs = []
     for i, styles in enumerate(
         (
@@ -117,7 +120,8 @@ def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, c
         configs.append((project / f"out{i}" / CONFIG).read_bytes())
     assert len(set(configs)) == 1
     r = cli("convert", "models", "--optimization-style", "Fixed", "Runtimes", cwd=project)
-    assert r.returncode == 2 and "invalid choice: 'Runtimes'" in r.stderr
+    assert r.returncode == 2
+    assert "invalid choice: 'Runtimes'" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -135,7 +139,7 @@ def test_space_separated_optimization_styles_are_read_as_a_path(project: Path, c
     ],
     ids=" ".join,
 )
-def test_option_a_verb_ignores_is_accepted_silently(project: Path, cli, argv: list[str]) -> None:
+def test_option_a_verb_ignores_is_accepted_silently(project: Path, cli: Cli, argv: list[str]) -> None:
     (project / "c.config").write_text("ai.onnx;13;Relu\n")
     r = cli(*argv, cwd=project)
     assert r.returncode == 2, r.stderr
@@ -143,7 +147,7 @@ def test_option_a_verb_ignores_is_accepted_silently(project: Path, cli, argv: li
     assert f"unrecognized arguments: {option}" in r.stderr
 
 
-def test_save_optimized_onnx_still_works_for_convert(project: Path, cli) -> None:
+def test_save_optimized_onnx_still_works_for_convert(project: Path, cli: Cli) -> None:
     r = cli("convert", "models", "-o", "out", "--save-optimized-onnx", cwd=project)
     assert r.returncode == 0, r.stderr
     assert (project / "out/mlp.optimized.onnx").is_file()
@@ -159,7 +163,7 @@ def test_save_optimized_onnx_still_works_for_convert(project: Path, cli) -> None
     ],
     ids=lambda argv: argv[0],
 )
-def test_json_prints_nothing_on_an_expected_error(project: Path, cli, argv: list[str]) -> None:
+def test_json_prints_nothing_on_an_expected_error(project: Path, cli: Cli, argv: list[str]) -> None:
     r = cli(*argv, "--json", cwd=project)
     assert r.returncode == 1
     out = json.loads(r.stdout)
@@ -168,16 +172,18 @@ def test_json_prints_nothing_on_an_expected_error(project: Path, cli, argv: list
     assert f"error: {out['error']}" in r.stderr  # the same message for people
 
 
-def test_json_prints_nothing_on_a_failed_conversion(project: Path, cli) -> None:
+def test_json_prints_nothing_on_a_failed_conversion(project: Path, cli: Cli) -> None:
     r = cli("explain", "bad", "--json", cwd=project)
     assert r.returncode == 1
     out = json.loads(r.stdout)
-    assert out["ok"] is False and out["error"].startswith("bad/unknown_op.onnx: ")
+    assert out["ok"] is False
+    assert out["error"].startswith("bad/unknown_op.onnx: ")
     [failure] = out["failures"]
-    assert failure["model"] == "bad/unknown_op.onnx" and "NoSuchOp" in failure["error"]
+    assert failure["model"] == "bad/unknown_op.onnx"
+    assert "NoSuchOp" in failure["error"]
 
 
-def test_summary_mixes_models_and_conversions(project: Path, cli) -> None:
+def test_summary_mixes_models_and_conversions(project: Path, cli: Cli) -> None:
     styles = ["--optimization-style", "Fixed", "--optimization-style", "Runtime"]
     r = cli("config", "models", "-o", "c.config", *styles, cwd=project)
     assert r.returncode == 0, r.stderr

@@ -20,11 +20,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ort_reduced_build.commands import get_cmake_dir
 
 from tests import modelgen
+from tests.conftest import PACKAGES
 
 ORT_SOURCE = os.environ.get("ORT_SOURCE_DIR", "")
 pytestmark = [
@@ -38,12 +40,12 @@ pytestmark = [
 SAMPLE_MODELS = Path(__file__).resolve().parent.parent / "sample_project" / "src" / "sample_app" / "models"
 
 
-def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=cwd)
 
 
-def checked(argv: list[str], **kw: object) -> str:
-    result = run(argv, **kw)
+def checked(argv: list[str], cwd: Path | None = None) -> str:
+    result = run(argv, cwd)
     assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
     return result.stdout + result.stderr
 
@@ -52,7 +54,7 @@ def app_project(work: Path, tmp_path: Path, skip: tuple[str, ...] = ()) -> Path:
     """tests/packages/app in ``work`` with the sample's models, the verify set (less ``skip``) and a model
     whose ops are outside the config."""
     project = work / "app"
-    shutil.copytree(Path(__file__).parent / "packages" / "app", project, dirs_exist_ok=True)
+    shutil.copytree(PACKAGES / "app", project, dirs_exist_ok=True)
     shutil.copytree(SAMPLE_MODELS, project / "models", dirs_exist_ok=True)
     for path in modelgen.write_set("verify", tmp_path / "verify"):
         if path.name not in skip:
@@ -96,7 +98,7 @@ def configure(project: Path, *extra: str, runtime_args: tuple[str, ...] = ()) ->
     return build
 
 
-def build_and_verify(project: Path, build: Path, *verify_args: str) -> dict[str, object]:
+def build_and_verify(project: Path, build: Path, *verify_args: str) -> dict[str, Any]:
     """Build (the runtime step runs its models), check nothing is left to do, run ctest and verify --json."""
     models = sorted((project / "models").glob("*.onnx"))
     # A build kept from an earlier run (ORT_REDUCED_BUILD_E2E_DIR): the runtime step runs again, finds the
@@ -108,14 +110,15 @@ def build_and_verify(project: Path, build: Path, *verify_args: str) -> dict[str,
     assert f"{len(models)} model(s), {len(models)} ok" in log  # the build's own run
     assert "no work to do" in checked(["cmake", "--build", str(build)])
     tested = checked(["ctest", "--output-on-failure"], cwd=build)
-    assert "ortrt-verify" in tested and "100% tests passed" in tested
+    assert "ortrt-verify" in tested
+    assert "100% tests passed" in tested
 
     properties = dict(line.split("=", 1) for line in (build / "app.txt").read_text().splitlines())
     print(Path(properties["config"]).read_text(), properties["library"], Path(properties["library"]).stat().st_size)
     inputs = project / "verify-inputs.toml"
     result = run([sys.executable, "-m", "ort_reduced_build", "verify", "--build-dir", str(build / "ortrt"),
                   *properties["models"].split(";"), "--inputs", str(inputs), "--json", *verify_args])  # fmt: skip
-    report = json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
     print(report["runtime"])
     for model in report["models"]:
         worst = max((o["max_abs_diff"] for o in model["outputs"]), default=0.0)
@@ -145,9 +148,9 @@ def aarch64_reference(tmp_path: Path) -> Path:
     host's onnxruntime is no fair reference (a dynamically quantized encoder differs by up to 1.06)."""
     version = (Path(ORT_SOURCE) / "VERSION_NUMBER").read_text().strip()
     cache = Path.home() / ".cache" / "ort-reduced-build-tests" / f"onnxruntime-{version}-aarch64"
-    found = sorted(cache.glob("onnxruntime/capi/libonnxruntime.so.*"))
-    if found:
-        return found[0]
+    found = min(cache.glob("onnxruntime/capi/libonnxruntime.so.*"), default=None)
+    if found is not None:
+        return found
     pip = [sys.executable, "-m", "pip", "download", f"onnxruntime=={version}", "--no-deps", "--only-binary=:all:"]
     pip += ["--platform", "manylinux_2_28_aarch64", "--python-version", "3.11", "-d", str(tmp_path / "wheel")]
     got = run(pip)
@@ -158,7 +161,7 @@ def aarch64_reference(tmp_path: Path) -> Path:
     with zipfile.ZipFile(next((tmp_path / "wheel").glob("*.whl"))) as wheel:
         members = [n for n in wheel.namelist() if n.startswith("onnxruntime/capi/libonnxruntime.so")]
         wheel.extractall(cache, members)
-    return sorted(cache.glob("onnxruntime/capi/libonnxruntime.so.*"))[0]
+    return min(cache.glob("onnxruntime/capi/libonnxruntime.so.*"))
 
 
 AARCH64_TOOLS = ("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-g++", "qemu-aarch64-static")

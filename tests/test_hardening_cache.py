@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
@@ -31,6 +32,7 @@ from tests._hardening import (
     verify_cache,
     write,
 )
+from tests.conftest import Cli
 
 
 def _writable(path: Path) -> Path:
@@ -59,7 +61,7 @@ def _edit_usage(entry: Path) -> None:
     _writable(entry / "usage.config").write_text("ai.onnx;1;Evil\n")
 
 
-def _manifest(entry: Path, change: Callable[[dict], object]) -> None:
+def _manifest(entry: Path, change: Callable[[dict[str, Any]], object]) -> None:
     path = entry / "manifest.json"
     manifest = json.loads(path.read_text())
     change(manifest)
@@ -134,7 +136,7 @@ TAMPERINGS = [
 ]
 
 
-def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli) -> None:
+def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli: Cli) -> None:
     project, cache = tmp_path / "project", tmp_path / "cache"
     models = [
         write(project / f"models/{t.__name__.lstrip('_')}.onnx", tiny_mlp(20 + i)) for i, t in enumerate(TAMPERINGS)
@@ -153,7 +155,8 @@ def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli) -> None
     r = cli("convert", "models", "-o", "out", cwd=project)
     assert r.returncode == 0, r.stderr
     assert f"({len(TAMPERINGS)} converted, 0 cached), 0 failed" in r.stderr
-    assert "\x1b" not in r.stderr and "all good" not in r.stderr
+    assert "\x1b" not in r.stderr
+    assert "all good" not in r.stderr
     assert (project / "out/required_operators_and_types.config").read_bytes() == config
     for ort_file in (project / "out").glob("*.ort"):  # the tampered .ort was linked here: replaced now
         assert ort_is_complete(ort_file), ort_file
@@ -188,7 +191,7 @@ def _open_for_writing(path: Path) -> str:
     return r.stdout.strip()
 
 
-def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path, cli) -> None:
+def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path, cli: Cli) -> None:
     for project in ("p1", "p2"):
         write(tmp_path / project / "models/m.onnx", tiny_mlp(3))
         r = cli("convert", "models", "-o", "out", cwd=tmp_path / project)
@@ -196,7 +199,8 @@ def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path,
     one, two = tmp_path / "p1/out/m.ort", tmp_path / "p2/out/m.ort"
     original = two.read_bytes()
     shared = list((tmp_path / "cache").rglob("model.ort"))
-    assert shared and one.stat().st_ino == two.stat().st_ino == shared[0].stat().st_ino  # the warm path links
+    assert shared
+    assert one.stat().st_ino == two.stat().st_ino == shared[0].stat().st_ino  # the warm path links
     for path in (one, *shared):
         assert stat.S_IMODE(path.stat().st_mode) & 0o222 == 0, path  # shared bytes are read-only
     assert _open_for_writing(one) == "PermissionError"  # an in-place edit fails
@@ -204,13 +208,15 @@ def test_an_edit_of_one_output_does_not_spread_to_other_projects(tmp_path: Path,
     tmp = one.with_name("m.ort.tmp")
     tmp.write_bytes(b"edited")
     tmp.replace(one)
-    assert two.read_bytes() == original and shared[0].read_bytes() == original
+    assert two.read_bytes() == original
+    assert shared[0].read_bytes() == original
     r = cli("convert", "models", "-o", "out", cwd=tmp_path / "p1")
-    assert r.returncode == 0 and "1 cached" in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "1 cached" in r.stderr, r.stderr
     assert one.read_bytes() == original
 
 
-def _two_models(project: Path, cli) -> tuple[list[Path], list[str], dict[str, bytes]]:
+def _two_models(project: Path, cli: Cli) -> tuple[list[Path], list[str], dict[str, bytes]]:
     """models/a.onnx (Relu) and models/b.onnx (Sigmoid) converted into out/: paths, keys, .ort bytes."""
     models = [
         write(project / "models/a.onnx", one_node_model("Relu")),
@@ -230,7 +236,7 @@ def _entry(tmp_path: Path, key: str) -> Path:
     return tmp_path / "cache/v2/objects" / key[:2] / key
 
 
-def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli) -> None:
+def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     _, (key_a, key_b), ort = _two_models(project, cli)
     assert ort["a"] != ort["b"]
@@ -239,11 +245,12 @@ def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli) 
     r = cli("convert", "models", "-o", "out", cwd=project)
     assert r.returncode == 0, r.stderr
     assert "2 converted, 0 cached" in r.stderr, r.stderr
-    assert (project / "out/b.ort").read_bytes() == ort["b"] and (project / "out/a.ort").read_bytes() == ort["a"]
+    assert (project / "out/b.ort").read_bytes() == ort["b"]
+    assert (project / "out/a.ort").read_bytes() == ort["a"]
     assert "Sigmoid" in (project / "out/required_operators_and_types.config").read_text()
 
 
-def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli) -> None:
+def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     (model_a, model_b), _, ort = _two_models(project, cli)
     index = tmp_path / "cache/v2/stat"
@@ -258,11 +265,13 @@ def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp
     assert (project / "only-a/a.ort").read_bytes() == ort["a"]
     assert "Sigmoid" not in (project / "only-a/required_operators_and_types.config").read_text()
     r = cli("convert", "models", "-o", "out", cwd=project)  # and b's entry, genuine, still serves b
-    assert r.returncode == 0 and "0 converted, 2 cached" in r.stderr, r.stderr
-    assert (project / "out/b.ort").read_bytes() == ort["b"] and (project / "out/a.ort").read_bytes() == ort["a"]
+    assert r.returncode == 0, r.stderr
+    assert "0 converted, 2 cached" in r.stderr, r.stderr
+    assert (project / "out/b.ort").read_bytes() == ort["b"]
+    assert (project / "out/a.ort").read_bytes() == ort["a"]
 
 
-def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path: Path, cli) -> None:
+def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     _, (key_a, _), ort = _two_models(project, cli)
     outside = write(tmp_path / "outside.ort", ort["a"])  # the same bytes: the manifest's digest matches
@@ -274,12 +283,14 @@ def test_a_symlink_inside_an_entry_is_refused_never_linked_into_outputs(tmp_path
     assert r.returncode == 0, r.stderr
     assert "1 converted, 1 cached" in r.stderr, r.stderr
     out = project / "out/a.ort"
-    assert not out.is_symlink() and out.read_bytes() == ort["a"]
+    assert not out.is_symlink()
+    assert out.read_bytes() == ort["a"]
     assert not (entry / "model.ort").is_symlink()
-    assert outside.stat().st_nlink == 1 and outside.read_bytes() == ort["a"]
+    assert outside.stat().st_nlink == 1
+    assert outside.read_bytes() == ort["a"]
 
 
-def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Path, cli) -> None:
+def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     write(project / "models/m.onnx", tiny_mlp(4))
     assert cli("convert", "models", "-o", "out", cwd=project).returncode == 0
@@ -293,7 +304,8 @@ def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Pa
     tmp.symlink_to(victim)  # the whole tmp dir replaced by a link
     r = cli("convert", "models", "-o", "out", cwd=project)
     assert r.returncode == 0, r.stderr
-    assert old_file.read_bytes() == b"keep" and (old_dir / "f").read_bytes() == b"keep"
+    assert old_file.read_bytes() == b"keep"
+    assert (old_dir / "f").read_bytes() == b"keep"
     tmp.unlink()
     tmp.mkdir()
     link = tmp / "entry-old"  # a link inside tmp: the link goes, never what it points to
@@ -301,7 +313,9 @@ def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Pa
     os.utime(link, (old, old), follow_symlinks=False)
     r = cli("convert", "models", "-o", "out", cwd=project)
     assert r.returncode == 0, r.stderr
-    assert not link.is_symlink() and old_file.read_bytes() == b"keep" and (old_dir / "f").is_file()
+    assert not link.is_symlink()
+    assert old_file.read_bytes() == b"keep"
+    assert (old_dir / "f").is_file()
 
 
 def test_a_proc_file_is_hashed_as_read_not_as_stat_says(tmp_path: Path) -> None:
@@ -312,7 +326,8 @@ def test_a_proc_file_is_hashed_as_read_not_as_stat_says(tmp_path: Path) -> None:
     calls: list[None] = []
     cache = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
     try:
-        assert cache.digest(link) == expected and cache.digest(link) == expected
+        assert cache.digest(link) == expected
+        assert cache.digest(link) == expected
         assert len(calls) == 2  # stat's size is not what was read: no index record to trust next time
     finally:
         cache.close()
@@ -346,7 +361,8 @@ def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
         sweep = "import sys; from pathlib import Path; from ort_reduced_build._scratch import sweep; "
         out, err = _python(sweep + "print(*sweep(Path(sys.argv[1])))", tmp).communicate(timeout=60)
         assert sorted(out.split()) == sorted([dead_dir.name, legacy.name]), err
-        assert live_dir.is_dir() and recent.is_file()
+        assert live_dir.is_dir()
+        assert recent.is_file()
     finally:
         live.send_signal(signal.SIGKILL)
         live.communicate()
@@ -359,14 +375,17 @@ def test_only_files_new_to_the_stat_index_are_hashed(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
     try:
         first = cache.digest(model)
-        assert cache.digest(model) == first and len(calls) == 1
+        assert cache.digest(model) == first
+        assert len(calls) == 1
         write(model, b"second")
-        assert cache.digest(model) != first and len(calls) == 2
+        assert cache.digest(model) != first
+        assert len(calls) == 2
     finally:
         cache.close()
     later = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
     try:
-        assert later.digest(model) and len(calls) == 2  # the index outlives the run
+        assert later.digest(model)  # the index outlives the run
+        assert len(calls) == 2
     finally:
         later.close()
 
@@ -380,7 +399,7 @@ def _cache_errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-def test_a_read_only_cache_ends_in_a_filelock_traceback(tmp_path: Path, cli) -> None:
+def test_a_read_only_cache_ends_in_a_filelock_traceback(tmp_path: Path, cli: Cli) -> None:
     """A cache restored with ``cp -a`` onto a read-only mount serves every hit; the first conversion it would
     have to store is one line naming the cache and what to do."""
     write(tmp_path / "m/a.onnx", tiny_mlp(1))
@@ -404,8 +423,10 @@ def test_a_read_only_cache_ends_in_a_filelock_traceback(tmp_path: Path, cli) -> 
     assert (tmp_path / "out/required_operators_and_types.config").read_text() == (tmp_path / "ref.config").read_text()
     assert miss.returncode == 1, miss.stderr
     assert _cache_errors(miss.stderr) == [
-        f"error: {tmp_path}/ro/cache: cannot write to the cache (read-only file system), needed for new/c.onnx "
-        "(Fixed); use another --cache-dir, or --no-cache"
+        (
+            f"error: {tmp_path}/ro/cache: cannot write to the cache (read-only file system), needed for new/c.onnx "
+            "(Fixed); use another --cache-dir, or --no-cache"
+        )
     ]
     assert not (tmp_path / "c.config").exists()
     assert _tree_of(tmp_path / "ro") == before
@@ -420,7 +441,7 @@ def test_a_full_cache_disk_says_cannot_read_none_per_model(tmp_path: Path) -> No
     modelgen.save(modelgen.mlp(features=256, hidden=256), tmp_path / "big/e.onnx")  # a .ort of 300 KB
     full, warm, tight = tmp_path / "full", tmp_path / "warm", tmp_path / "tight"
     env = {**os.environ, "ORT_REDUCED_BUILD_CACHE_DIR": str(full / "cache")}
-    warm_cache = ["--cache-dir", warm / "cache"]
+    warm_cache: list[str | Path] = ["--cache-dir", warm / "cache"]
     results = mount_namespace(
         tmp_path,
         env,

@@ -18,6 +18,7 @@ from ort_reduced_build.discover import discover_globs, discover_paths
 from ort_reduced_build.errors import DiscoveryError
 
 from tests._hardening import tiny_mlp, write
+from tests.conftest import Cli
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def tangled(tmp_path: Path) -> Path:
     return root
 
 
-def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path, cli) -> None:
+def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path, cli: Cli) -> None:
     start = time.monotonic()
     found = [m.display for m in discover_paths([tangled / "models"], tangled)]
     assert found == ["models/dangling.onnx", "models/good.onnx", "models/loop.onnx"]  # read errors come later
@@ -42,7 +43,8 @@ def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path
     assert time.monotonic() - start < 5
 
     r = cli("config", "models", "-o", "c.config", "--allow-conversion-failures", cwd=tangled)
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     assert "failed: models/loop.onnx (Fixed): cannot read " in r.stderr
     assert "loop.onnx: Too many levels of symbolic links" in r.stderr
     assert "failed: models/dangling.onnx (Fixed): cannot read " in r.stderr
@@ -55,7 +57,7 @@ def test_symlink_loops_and_special_files_are_named_in_bounded_time(tangled: Path
     assert r.stderr == "error: models/fifo.onnx: not a regular file or directory\n"
 
 
-def test_hostile_and_undecodable_file_names(tmp_path: Path, cli) -> None:
+def test_hostile_and_undecodable_file_names(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "project"
     good = tiny_mlp(2)
     write(root / "models/plain.onnx", good)
@@ -71,12 +73,17 @@ def test_hostile_and_undecodable_file_names(tmp_path: Path, cli) -> None:
     write(root / "models" / undecodable, good)
 
     r = cli("convert", "models", "-o", "out", "--allow-conversion-failures", cwd=root)
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     assert r.stderr.splitlines() == [
-        "failed: models/caf\\xe9.onnx (Fixed): file name is not valid UTF-8, so onnxruntime cannot open it; "
-        "rename the file",
-        "ort-reduced-build: 6 model(s), 6 conversion(s) (1 converted, 4 cached), 1 failed, 2 ops -> "
-        "out/required_operators_and_types.config",
+        (
+            "failed: models/caf\\xe9.onnx (Fixed): file name is not valid UTF-8, so onnxruntime cannot open it; "
+            "rename the file"
+        ),
+        (
+            "ort-reduced-build: 6 model(s), 6 conversion(s) (1 converted, 4 cached), 1 failed, 2 ops -> "
+            "out/required_operators_and_types.config"
+        ),
     ]
     config = root / "out/required_operators_and_types.config"
     text = config.read_text(encoding="utf-8")
@@ -91,7 +98,7 @@ def test_hostile_and_undecodable_file_names(tmp_path: Path, cli) -> None:
         assert (root / "out" / (name.removesuffix(".onnx") + ".ort")).is_file()
 
 
-def test_ten_thousand_files(tmp_path: Path, cli) -> None:
+def test_ten_thousand_files(tmp_path: Path, cli: Cli) -> None:
     root = tmp_path / "project"
     models = [tiny_mlp(1), tiny_mlp(2)]
     for i in range(10_000):

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests._hardening import CLI, full_tmpfs, mount_namespace, one_node_model, read_only, shell_fill, tiny_mlp, write
+from tests.conftest import Cli
 
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_two_roots_with_one_model_name_are_refused_not_overwritten(tmp_path: Path, cli) -> None:
+def test_two_roots_with_one_model_name_are_refused_not_overwritten(tmp_path: Path, cli: Cli) -> None:
     write(tmp_path / "a/model.onnx", tiny_mlp(1))
     write(tmp_path / "b/model.onnx", tiny_mlp(2))
     r = cli("convert", "a", "b", "-o", "out")
@@ -25,7 +26,7 @@ def test_two_roots_with_one_model_name_are_refused_not_overwritten(tmp_path: Pat
     assert not (tmp_path / "out").exists()  # nothing written, not even the config
 
 
-def test_names_equal_but_for_case_collide(tmp_path: Path, cli) -> None:
+def test_names_equal_but_for_case_collide(tmp_path: Path, cli: Cli) -> None:
     write(tmp_path / "m/y.onnx", tiny_mlp(1))
     write(tmp_path / "m/y.ONNX", tiny_mlp(2))
     r = cli("convert", "m", "-o", "out")
@@ -35,11 +36,12 @@ def test_names_equal_but_for_case_collide(tmp_path: Path, cli) -> None:
     # beside the sources, too (on a case-insensitive filesystem they would be one file)
     before = _tree(tmp_path / "m")
     r = cli("convert", "m")
-    assert r.returncode == 1 and "would both be written to" in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "would both be written to" in r.stderr, r.stderr
     assert _tree(tmp_path / "m") == before
 
 
-def test_distinct_names_in_two_roots_still_convert(tmp_path: Path, cli) -> None:
+def test_distinct_names_in_two_roots_still_convert(tmp_path: Path, cli: Cli) -> None:
     write(tmp_path / "a/one.onnx", tiny_mlp(1))
     write(tmp_path / "b/two.onnx", tiny_mlp(2))
     r = cli("convert", "a", "b", "-o", "out")
@@ -66,7 +68,7 @@ def test_distinct_names_in_two_roots_still_convert(tmp_path: Path, cli) -> None:
         "config-is-the-extra-ops-file",
     ],
 )
-def test_an_output_that_is_an_input_is_refused(tmp_path: Path, cli, args: tuple[str, ...]) -> None:
+def test_an_output_that_is_an_input_is_refused(tmp_path: Path, cli: Cli, args: tuple[str, ...]) -> None:
     write(tmp_path / "m/z.onnx", one_node_model("Relu"))
     write(tmp_path / "m/z.optimized.onnx", one_node_model("Sigmoid"))
     (tmp_path / "link.onnx").symlink_to(tmp_path / "m/z.onnx")
@@ -87,7 +89,7 @@ def test_an_output_that_is_an_input_is_refused(tmp_path: Path, cli, args: tuple[
     }
 
 
-def test_an_error_for_a_copy_of_a_bad_model_names_its_own_file(tmp_path: Path, cli) -> None:
+def test_an_error_for_a_copy_of_a_bad_model_names_its_own_file(tmp_path: Path, cli: Cli) -> None:
     bad = one_node_model("NoSuchOp")
     write(tmp_path / "m/a.onnx", bad)
     write(tmp_path / "m/b.onnx", bad)
@@ -115,7 +117,7 @@ def _errors(stderr: str) -> list[str]:
     ids=["o-names-a-file", "config-below-a-file", "config-is-a-directory", "ort-is-a-directory", "convert-config-dir"],
 )
 def test_an_output_path_that_cannot_be_a_file_ends_in_a_traceback(
-    tmp_path: Path, cli, args: tuple[str, ...], expected: str
+    tmp_path: Path, cli: Cli, args: tuple[str, ...], expected: str
 ) -> None:
     write(tmp_path / "m/z.onnx", tiny_mlp(1))
     write(tmp_path / "afile", b"not a directory\n")

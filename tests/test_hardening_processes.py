@@ -97,7 +97,8 @@ def test_no_worker_outlives_the_cli_interrupted_mid_conversion(
     rc, err = run.finish(timeout=30)  # returns only once no worker holds the CLI's stderr pipe
     assert survivors(run) == []
     if sig == signal.SIGINT:
-        assert rc == 130 and err.strip().splitlines()[-1] == "error: interrupted", err
+        assert rc == 130, err
+        assert err.strip().splitlines()[-1] == "error: interrupted", err
     else:
         assert rc == -sig
     assert config.read_bytes() == b"# the previous config\n"
@@ -147,7 +148,8 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(tmp_path: Path, 
     run = Tagged(["convert", "models", "-o", "out", "-j", "2"], cwd=project, cache=cache)
     rc, err = run.finish()
     assert rc == 0, err
-    assert "35 model(s)" in err and "0 failed" in err
+    assert "35 model(s)" in err
+    assert "0 failed" in err
     _assert_outputs_whole(out, ref)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.ort")) == sorted(
         p.relative_to(ref).as_posix() for p in ref.rglob("*.ort")
@@ -168,7 +170,8 @@ def test_eight_concurrent_runs_share_one_cache_and_one_output_dir(tmp_path: Path
     outcomes = [run.finish() for run in runs]
     for rc, err in outcomes:
         assert rc == 0, err
-        assert "5 model(s)" in err and "0 failed" in err
+        assert "5 model(s)" in err
+        assert "0 failed" in err
     for run in runs:
         assert survivors(run) == []
     out = project / "out"

@@ -14,6 +14,7 @@ from ort_reduced_build.analyze import analyze_ort
 
 from tests import modelgen
 from tests._hardening import one_node_model, ort_metadata_model, tiny_mlp, write
+from tests.conftest import Cli
 
 _MLP = modelgen.mlp(features=4, hidden=4, seed=7)
 
@@ -55,12 +56,13 @@ def external(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "project", outside
 
 
-def test_external_data_is_only_read_inside_the_model_directory(external: tuple[Path, Path], cli) -> None:
+def test_external_data_is_only_read_inside_the_model_directory(external: tuple[Path, Path], cli: Cli) -> None:
     project, outside = external
     before = (outside.read_bytes(), outside.stat().st_mtime_ns)
     listing = sorted(p.relative_to(project).as_posix() for p in project.rglob("*"))
     r = cli("config", "models", "-o", "c.config", "--allow-conversion-failures", cwd=project)
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
     failed = {line.split(" (Fixed): ")[0].removeprefix("failed: "): line for line in r.stderr.splitlines()}
     expected = {
         "absolute_location": "is an absolute path",
@@ -73,7 +75,8 @@ def test_external_data_is_only_read_inside_the_model_directory(external: tuple[P
     }
     for name, cause in expected.items():
         assert cause in failed.pop(f"models/{name}/model.onnx"), r.stderr
-    assert "7 failed" in r.stderr and "- models/good/model.onnx" in (project / "c.config").read_text()
+    assert "7 failed" in r.stderr
+    assert "- models/good/model.onnx" in (project / "c.config").read_text()
     assert (outside.read_bytes(), outside.stat().st_mtime_ns) == before
     assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == sorted([*listing, "c.config"])
 
@@ -88,7 +91,7 @@ def test_onnxruntime_refuses_the_same_locations(external: tuple[Path, Path]) -> 
             ort.InferenceSession(str(project / f"models/{name}/model.onnx"), so, providers=["CPUExecutionProvider"])
 
 
-def test_a_model_cannot_set_session_options_or_write_files(tmp_path: Path, cli) -> None:
+def test_a_model_cannot_set_session_options_or_write_files(tmp_path: Path, cli: Cli) -> None:
     """With ORT_LOAD_CONFIG_FROM_MODEL=1 in the environment, onnxruntime applies a model's ``ort_config``:
     profiling (a file written into the working directory) and another optimization level."""
     project = tmp_path / "project"
@@ -103,7 +106,9 @@ def test_a_model_cannot_set_session_options_or_write_files(tmp_path: Path, cli) 
     assert sorted(p.name for p in project.rglob("*") if "out" not in p.parts) == before
 
 
-def test_custom_op_libraries_load_only_when_the_user_names_them(tmp_path: Path, cli, custom_op_library: Path) -> None:
+def test_custom_op_libraries_load_only_when_the_user_names_them(
+    tmp_path: Path, cli: Cli, custom_op_library: Path
+) -> None:
     project = tmp_path / "project"
     for op in ("Ok", "Segv"):
         model = onnx.load_from_string(one_node_model(op, "test.crash", (("", 17), ("test.crash", 1))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def _many_nodes(n: int) -> onnx.ModelProto:
     [modelgen.cnn, modelgen.control_flow, _in_subgraph_constant, lambda: _many_nodes(3000)],
     ids=["initializers", "subgraphs", "constant-in-subgraph", "over-budget"],
 )
-def test_external_data_is_always_seen(build, tmp_path: Path) -> None:
+def test_external_data_is_always_seen(build: Callable[[], onnx.ModelProto], tmp_path: Path) -> None:
     model = build()
     plain = tmp_path / "plain.onnx"
     onnx.save_model(model, plain)

@@ -9,7 +9,7 @@ from ort_reduced_build.settings import BackendSettings, read_backend_settings
 
 def read(
     table: dict[str, object] | None = None, conf: dict[str, object] | None = None, env: dict[str, str] | None = None
-):
+) -> tuple[BackendSettings, dict[str, str]]:
     pyproject = {"tool": {"ort-reduced-build": table}} if table is not None else {}
     return read_backend_settings(pyproject, conf, env or {})
 
@@ -68,8 +68,10 @@ def test_every_unknown_key_of_every_source_is_reported_once_with_suggestions() -
             {"ORT_REDUCED_BUILD_JOB": "2"},
         )
     assert str(info.value).splitlines() == [
-        "pyproject.toml [tool.ort-reduced-build] optimisation-level: unknown setting; "
-        "did you mean 'optimization-level' or 'optimization-style'?",
+        (
+            "pyproject.toml [tool.ort-reduced-build] optimisation-level: unknown setting; "
+            "did you mean 'optimization-level' or 'optimization-style'?"
+        ),
         "pyproject.toml [tool.ort-reduced-build] modles: unknown setting; did you mean 'models'?",
         "-C ort-reduced-build.bundel: unknown setting; did you mean 'ort-reduced-build.bundle'?",
         "-C ort-reduced-build.zzz: unknown setting",

@@ -78,7 +78,8 @@ def old_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _run(path: Path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
+    outputs: list[np.ndarray] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
+    return outputs
 
 
 def test_old_release_writes_v5_and_current_onnxruntime_loads_it(old_files: dict[str, Path]) -> None:
@@ -88,7 +89,9 @@ def test_old_release_writes_v5_and_current_onnxruntime_loads_it(old_files: dict[
     assert len(saved_runtime_optimizations(old_files["qdq"])) > 0
 
 
-def test_upgrade_resaves_v5_as_v6(old_files: dict[str, Path], tmp_path: Path, capsys) -> None:
+def test_upgrade_resaves_v5_as_v6(
+    old_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = old_files["mlp"]
     dst = tmp_path / "mlp.v6.ort"
     assert main(["upgrade", str(src), "-o", str(dst)]) == 0
@@ -105,7 +108,9 @@ def test_upgrade_resaves_v5_as_v6(old_files: dict[str, Path], tmp_path: Path, ca
     assert (tmp_path / "again.ort").read_bytes() == dst.read_bytes()
 
 
-def test_upgrade_says_runtime_optimizations_are_dropped(old_files: dict[str, Path], tmp_path: Path, capsys) -> None:
+def test_upgrade_says_runtime_optimizations_are_dropped(
+    old_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = old_files["qdq"]
     records = len(saved_runtime_optimizations(src))
     dst = tmp_path / "qdq.ort"
@@ -144,7 +149,9 @@ def v4_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_upgrade_into_an_existing_directory_ends_in_a_traceback(v4_file: Path, tmp_path: Path, capsys) -> None:
+def test_upgrade_into_an_existing_directory_ends_in_a_traceback(
+    v4_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     assert main(["upgrade", str(v4_file), "-o", str(out)]) == 0

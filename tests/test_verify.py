@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -29,6 +30,13 @@ pytestmark = pytest.mark.skipif(
     reason="needs the onnxruntime wheel's libonnxruntime.so (Linux) and a C compiler (cc)",
 )
 RUNNER = Path(verify.__file__).parent / "resources" / "verify_runner.c"
+Json = dict[str, Any]  # a --json report
+
+
+def wheel_library() -> Path:
+    """The wheel's library (the module is skipped without one)."""
+    assert WHEEL_LIBRARY is not None
+    return WHEEL_LIBRARY
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +49,13 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def verify_cli(
-    *args: str | Path, cwd: Path, library: Path | None = WHEEL_LIBRARY
-) -> tuple[int, dict[str, object], str]:
-    result = run_cli("verify", "--runtime", str(library), "--json", *map(str, args), cwd=cwd)
+def verify_cli(*args: str | Path, cwd: Path, library: Path | None = None) -> tuple[int, Json, str]:
+    result = run_cli("verify", "--runtime", str(library or wheel_library()), "--json", *map(str, args), cwd=cwd)
     return result.returncode, json.loads(result.stdout) if result.stdout else {}, result.stderr
 
 
-def statuses(report: dict[str, object]) -> dict[str, str]:
-    return {m["path"]: m["status"] for m in report["models"]}  # type: ignore[index,union-attr]
+def statuses(report: Json) -> dict[str, str]:
+    return {m["path"]: m["status"] for m in report["models"]}
 
 
 def test_every_input_and_output_kind_runs_bit_exactly_on_the_full_library(models: Path) -> None:
@@ -63,7 +69,7 @@ def test_every_input_and_output_kind_runs_bit_exactly_on_the_full_library(models
     assert names == sorted(p.relative_to(models).as_posix() for p in (models / "out").rglob("*.ort"))
     assert len(names) == 10
     assert set(statuses(report).values()) == {"ok"}
-    for model in report["models"]:  # type: ignore[union-attr]
+    for model in report["models"]:
         assert model["outputs"], model
         assert all(o["max_abs_diff"] == 0.0 for o in model["outputs"]), model
     assert "10 model(s), 10 ok" in stderr
@@ -101,12 +107,12 @@ def test_a_wrong_reference_is_a_mismatch_with_its_size(models: Path, monkeypatch
     real_run = onnxruntime.InferenceSession.run
 
     def perturbed(self: onnxruntime.InferenceSession, *args: object, **kwargs: object) -> list[object]:
-        values = real_run(self, *args, **kwargs)  # type: ignore[arg-type]
+        values = real_run(self, *args, **kwargs)
         return [v + np.float32(0.5) if isinstance(v, np.ndarray) and v.dtype == np.float32 else v for v in values]
 
     monkeypatch.setattr(onnxruntime.InferenceSession, "run", perturbed)
     ort = models / "out" / "rnn" / "gru.ort"
-    report = verify.run(verify.VerifyRequest(models=(("gru", ort),), library=WHEEL_LIBRARY))
+    report = verify.run(verify.VerifyRequest(models=(("gru", ort),), library=wheel_library()))
     [model] = report.models
     assert model.status == "mismatch"
     assert [o.name for o in model.outputs] == ["Y", "Y_h"]
@@ -122,7 +128,7 @@ def test_inputs_the_reference_cannot_run_are_skipped_and_fail_unless_allowed(mod
     ort = "out/text/bert_encoder.ort"
     code, report, _ = verify_cli(ort, "--inputs", inputs, cwd=models)
     assert code == 1
-    [model] = report["models"]  # type: ignore[misc]
+    [model] = report["models"]
     assert model["status"] == "skipped"
     assert "session created" in model["message"]
     assert "set inputs input_ids, attention_mask, token_type_ids in --inputs" in model["message"]
@@ -136,7 +142,7 @@ def test_a_model_that_cannot_load_is_session_failed_with_orts_message(models: Pa
     broken.write_bytes((models / "out" / "rnn" / "gru.ort").read_bytes()[:200])
     code, report, stderr = verify_cli(broken, cwd=models)
     assert code == 1
-    [model] = report["models"]  # type: ignore[misc]
+    [model] = report["models"]
     assert model["status"] == "session-failed"
     assert model["message"].startswith("session: ")
     assert "1 session-failed" in stderr
@@ -153,8 +159,9 @@ def test_onnx_models_are_converted_with_the_options_the_config_header_records(
     found = ort_models([], config, tmp_path / "work")  # no PATH: the models the header lists
     assert [shown for shown, _ in found] == ["src/rnn/gru.onnx", "src/rnn/lstm_state.onnx"]
     for _, ort in found:
-        assert ort.is_relative_to(tmp_path / "work") and ort.suffix == ".ort"
-    report = verify.run(verify.VerifyRequest(models=tuple(found), library=WHEEL_LIBRARY))
+        assert ort.is_relative_to(tmp_path / "work")
+        assert ort.suffix == ".ort"
+    report = verify.run(verify.VerifyRequest(models=tuple(found), library=wheel_library()))
     assert [m.status for m in report.models] == ["ok", "ok"]
 
 
@@ -169,11 +176,13 @@ def test_the_run_that_ends_a_build_reports_models_that_do_not_run(
     args = argparse.Namespace(models=[], emulator=None, cc=None, reference_runtime=None, quiet=True, config=config)
     check = runnable(args, tmp_path, (), cross=False)
     assert callable(check)
-    assert check(WHEEL_LIBRARY) == []
+    assert check(wheel_library()) == []
     broken = tmp_path / "broken.ort"
     broken.write_bytes(b"not a model")
     args.models = [broken]
-    problems = runnable(args, tmp_path, (), cross=False)(WHEEL_LIBRARY)  # type: ignore[operator]
+    check = runnable(args, tmp_path, (), cross=False)
+    assert callable(check)
+    problems = check(wheel_library())
     assert len(problems) == 1
     assert problems[0].startswith(f"{broken}: session-failed: session: ")
     assert runnable(args, tmp_path, (), cross=True) == (
@@ -255,8 +264,10 @@ def test_a_cross_compiled_runner_runs_an_arm64_library_under_qemu(models: Path, 
     assert set(statuses(report).values()) == {"ok"}, report
     if not onnxruntime.__version__.startswith("1.30."):  # the reference is this host's onnxruntime
         assert report["warnings"] == [
-            f"the reference is onnxruntime {onnxruntime.__version__} but the library is 1.30.0: outputs may "
-            "differ where kernels changed; compare with onnxruntime==1.30.*"
+            (
+                f"the reference is onnxruntime {onnxruntime.__version__} but the library is 1.30.0: outputs may "
+                "differ where kernels changed; compare with onnxruntime==1.30.*"
+            )
         ]
         assert f"warning: the reference is onnxruntime {onnxruntime.__version__}" in stderr
     assert len(statuses(report)) == 6
@@ -273,8 +284,9 @@ def test_a_full_runtime_for_the_target_is_the_reference_when_given(models: Path,
     assert report["reference"] == "1.30.0"  # the runner's library, not this host's onnxruntime
     assert report["warnings"] == []
     assert set(statuses(report).values()) == {"ok"}, report
-    for model in report["models"]:  # type: ignore[union-attr]
-        assert model["outputs"] and all(o["max_abs_diff"] == 0.0 for o in model["outputs"]), model
+    for model in report["models"]:
+        assert model["outputs"], model
+        assert all(o["max_abs_diff"] == 0.0 for o in model["outputs"]), model
 
 
 def test_a_reference_runtime_that_cannot_run_the_model_skips_it_naming_the_library(models: Path) -> None:
@@ -282,7 +294,7 @@ def test_a_reference_runtime_that_cannot_run_the_model_skips_it_naming_the_libra
     not_a_library.write_text("not an ELF file\n")
     code, report, _ = verify_cli("out/rnn/gru.ort", "--reference-runtime", not_a_library, cwd=models)
     assert code == 1
-    [model] = report["models"]  # type: ignore[misc]
+    [model] = report["models"]
     assert model["status"] == "skipped"
     assert f"the reference runtime {not_a_library} cannot run it" in model["message"]
     code, _, stderr = verify_cli("out/rnn/gru.ort", "--reference-runtime", models / "absent.so", cwd=models)

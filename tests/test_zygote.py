@@ -70,7 +70,8 @@ def test_zygote_says_when_it_is_ready_and_one_that_never_forked_is_killed() -> N
         while not zygote.ready():
             assert time.monotonic() < deadline, "the zygote never said it was ready"
             time.sleep(0.01)
-        assert zygote.ready() and zygote.alive
+        assert zygote.ready()
+        assert zygote.alive
     finally:
         zygote.close()
     assert zygote.process.returncode == -signal.SIGKILL

@@ -10,7 +10,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -239,13 +239,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise SettingsError(f"{args.config}: config not found")
     baseline = (args.baseline, build.library_size(args.baseline)) if args.baseline else None
     echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    check = None
+    check: Callable[[Path], list[str]] | None = None
     if args.verify:
         cross = bool(request.android or request.apple or request.toolchain_file)
-        check = runnable(args, request.build_dir, request.emulator, cross)
-        if isinstance(check, str):
-            print(f"warning: {check}", file=sys.stderr)
-            check = None
+        runner = runnable(args, request.build_dir, request.emulator, cross)
+        if isinstance(runner, str):
+            print(f"warning: {runner}", file=sys.stderr)
+        else:
+            check = runner
     result = build.run(request, echo, check=check)
     for patched in result.patched:
         print(f"patched: {patched}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from ._cli_common import EXIT_OK, add_verbosity_options, say
@@ -50,12 +51,12 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _typed(parse: object, what: str) -> object:
+def _typed(parse: Callable[[str], object], what: str) -> Callable[[str], object]:
     """An argparse ``type=`` from a ``cache_admin`` parser: a bad value is a usage error (exit 2)."""
 
     def convert(text: str) -> object:
         try:
-            return parse(text)  # type: ignore[operator]
+            return parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 

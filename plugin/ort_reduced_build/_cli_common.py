@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cache import default_cache_dir
+from .convert import default_jobs
 from .discover import Model
 from .errors import SettingsError
 from .pipeline import Request, Result
@@ -180,7 +181,14 @@ def add_composition_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: object) -> Request:
+def build_request(
+    args: argparse.Namespace,
+    models: Sequence[Model],
+    *,
+    ort_dir: Path | None = None,
+    ort_beside_source: bool = False,
+    config_path: Path | None = None,
+) -> Request:
     """A pipeline ``Request`` from parsed arguments; options a verb does not take have their defaults."""
     given = vars(args)
     globally_allowed_types, type_reduction = given.get("globally_allowed_types"), given.get("type_reduction")
@@ -197,7 +205,6 @@ def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: 
         custom_op_libraries=tuple(p.resolve() for p in args.custom_op_library),
         save_optimized_onnx=given.get("save_optimized_onnx", False),
     )
-    extra: dict[str, object] = {"jobs": args.jobs} if args.jobs else {}
     return Request(
         models=tuple(models),
         root=Path.cwd(),
@@ -209,13 +216,15 @@ def build_request(args: argparse.Namespace, models: Sequence[Model], **outputs: 
         timeout=args.timeout,
         allow_failures=given.get("allow_conversion_failures", False),
         verbose=args.verbose > 0,
-        **outputs,  # type: ignore[arg-type]
-        **extra,  # type: ignore[arg-type]
+        ort_dir=ort_dir,
+        ort_beside_source=ort_beside_source,
+        config_path=config_path,
+        jobs=args.jobs or default_jobs(),
     )
 
 
 def _check_global_types(types: frozenset[str]) -> None:
-    from onnxruntime.tools.ort_format_model.types import FbsTypeInfo  # type: ignore[import-untyped]
+    from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
 
     valid = set(FbsTypeInfo.tensordatatype_to_string.values())
     if not types or not types <= valid:

@@ -60,7 +60,7 @@ def resolve(args: argparse.Namespace, config: Path) -> Resolved:
     header, body = _read(config)
     given = vars(args)
     extras_given = tuple(map(str, [*given.get("extra_ops", []), *given.get("merge", [])]))
-    explicit = {
+    explicit: dict[str, _Value] = {
         "level": given.get("optimization_level"),
         "styles": tuple(given.get("styles") or ()) or None,
         "target": given.get("target_platform"),
@@ -68,12 +68,14 @@ def resolve(args: argparse.Namespace, config: Path) -> Resolved:
         "extras": extras_given or None,
     }
     written = _written(header, body, config)
-    values: dict[str, object] = {}
+    values: dict[str, _Value] = {}
     mismatches: list[Mismatch] = []
     flags: list[str] = []
     for name, option in _OPTIONS.items():
         mine, theirs = explicit[name], written.get(name, option.default)
-        same = mine is None or (set(mine) == set(theirs) if name in ("styles", "extras") else mine == theirs)
+        same = mine is None or (
+            set(_many(mine)) == set(_many(theirs)) if name in ("styles", "extras") else mine == theirs
+        )
         values[name] = theirs if same else mine  # styles and files in any order: the header's
         if not same and name in written:
             mismatches.append(Mismatch(config, option.spell(mine), option.spell(theirs)))
@@ -83,15 +85,24 @@ def resolve(args: argparse.Namespace, config: Path) -> Resolved:
     flags += ["--allow-conversion-failures"] if given.get("allow_conversion_failures") else []
     effective = argparse.Namespace(**given)
     effective.optimization_level = values["level"]
-    effective.styles = list(values["styles"])  # type: ignore[call-overload]
+    effective.styles = list(_many(values["styles"]))
     effective.target_platform = values["target"]
     if "type_reduction" in given:  # the verbs that compose a config
         types = str(values["types"])
         effective.type_reduction = None if types.startswith("global ") else types == "on"
         effective.globally_allowed_types = types.removeprefix("global ") if types.startswith("global ") else None
         if not extras_given:
-            effective.extra_ops = [Path(e) for e in values["extras"]]  # type: ignore[attr-defined]
+            effective.extra_ops = [Path(e) for e in _many(values["extras"])]
     return Resolved(effective, header, tuple(mismatches), tuple(flags))
+
+
+_Value = str | tuple[str, ...] | None
+"""An option's value: level, target and types are words; styles and extras are tuples of them."""
+
+
+def _many(value: _Value) -> tuple[str, ...]:
+    """A tuple-valued option's value (styles, extras); none given is empty."""
+    return tuple(value or ())
 
 
 @dataclass(frozen=True)
@@ -99,10 +110,10 @@ class _Option:
     """One option: its flag, its default and the command-line words that give a value."""
 
     name: str
-    default: object
+    default: _Value
     argv: Callable[[Any], list[str]]
 
-    def spell(self, value: object) -> str:
+    def spell(self, value: _Value) -> str:
         return " ".join(self.argv(value)) or f"no {self.name}"
 
 
@@ -122,7 +133,7 @@ _OPTIONS = {
 """Type information is one option of three values: ``on``, ``off``, ``global T,...``."""
 
 
-def _written(header: HeaderOptions, body: OpsConfig | None, config: Path) -> dict[str, object]:
+def _written(header: HeaderOptions, body: OpsConfig | None, config: Path) -> dict[str, _Value]:
     """The options the config records (none but its extra files when its header has no options line)."""
     extras = tuple(str(listed_path(e, config)) for e in header.extra_configs)
     if header.optimization_level is None:

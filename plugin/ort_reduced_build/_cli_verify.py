@@ -202,6 +202,8 @@ def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[t
         )
         request = Request(models=sources, root=Path.cwd(), options=options, ort_dir=work, cache_dir=default_cache_dir())
         several = len(options.optimization_styles) > 1
-        for r in run(request).results:
-            found.append((f"{r.model.display} ({r.style})" if several else r.model.display, r.ort_path or r.model.path))
+        found.extend(
+            (f"{r.model.display} ({r.style})" if several else r.model.display, r.ort_path or r.model.path)
+            for r in run(request).results
+        )
     return sorted(found)

@@ -36,11 +36,11 @@ def may_have_external_data(data: Buffer) -> bool:
         for field, wire, start, end in _fields(data, 0, len(data), budget):
             if field == _MODEL_GRAPH and wire == 2 and _graph_may(data, start, end, budget):
                 return True
-        return False
     except _Malformed:
         return data.find(b"location") >= 0
     except _OverBudget as over:
         return data.find(b"location", over.position) >= 0
+    return False
 
 
 class _OverBudget(Exception):

@@ -60,13 +60,16 @@ def check_outputs(outputs: list[tuple[Path, str]], inputs: list[tuple[Path, str]
     checked: set[Path] = set()
     for path, source in outputs:
         shown = printable(str(path))
+        existing: os.stat_result | None
         try:
-            st = path.stat()
+            existing = path.stat()
         except OSError:
-            st = None
-        if st is not None and (st.st_dev, st.st_ino) in identities:
-            raise OutputError(f"{shown}: is the input {identities[st.st_dev, st.st_ino]}; refusing to overwrite it")
-        if st is not None and stat.S_ISDIR(st.st_mode):
+            existing = None
+        if existing is not None and (existing.st_dev, existing.st_ino) in identities:
+            raise OutputError(
+                f"{shown}: is the input {identities[existing.st_dev, existing.st_ino]}; refusing to overwrite it"
+            )
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
             raise OutputError(f"{shown}: is a directory; {source} would be written there")
         if path.parent not in checked:
             _check_parent(path)

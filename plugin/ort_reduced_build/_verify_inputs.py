@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -85,11 +87,11 @@ def read_inputs_file(path: Path) -> InputsFile:
     )
 
 
-def _toml() -> Any:
-    try:
+def _toml() -> ModuleType:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # pragma: no cover -- Python 3.10
+        import tomli as tomllib
     return tomllib
 
 
@@ -169,7 +171,7 @@ def _make_input(arg: Any, code: int, spec: InputSpec, dims: Mapping[str, int], r
     dtype = numpy_dtype(code)
     if spec.npy is not None:
         try:
-            array = np.load(spec.npy, allow_pickle=False)
+            array: np.ndarray = np.load(spec.npy, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CannotMake(f"input {arg.name!r}: {spec.npy}: {exc}") from None
         return array.astype(dtype)

@@ -125,7 +125,8 @@ def _decode_value(reader: _Reader) -> object:
     values = [_decode_value(reader) for _ in range(count)]
     if kind == 3:  # a map: keys, values
         keys, items = values
-        assert isinstance(keys, np.ndarray) and isinstance(items, np.ndarray)
+        assert isinstance(keys, np.ndarray)
+        assert isinstance(items, np.ndarray)
         return {_scalar(k): v for k, v in zip(keys.ravel(), items.ravel(), strict=True)}
     return values
 

@@ -136,7 +136,7 @@ def zygote_main(sock_fd: int, parent: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     bind_to_parent(parent)
-    import numpy  # noqa: F401 -- the point: forked workers start with it imported
+    import numpy as np  # noqa: F401 -- the point: forked workers start with it imported
 
     if sum(1 for _ in Path("/proc/self/task").iterdir()) > 1:
         os._exit(3)  # something started a thread: forking is unsafe; the parent starts workers itself
@@ -154,8 +154,9 @@ def _serve(sock: socket.socket, worker_main: Callable[[int, int, int], None]) ->
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so a SIGCHLD writes to the wakeup fd
     me = os.getpid()
+    watched: list[socket.socket | int] = [sock, wake_r]
     while True:
-        ready, _, _ = select.select([sock, wake_r], [], [])
+        ready, _, _ = select.select(watched, [], [])
         if wake_r in ready:
             with suppress(BlockingIOError):
                 while os.read(wake_r, 512):

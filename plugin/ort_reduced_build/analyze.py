@@ -50,12 +50,12 @@ def read_ort_header(path: Path, data: Buffer) -> str:
     """Check the flatbuffer identifier and return the ORT format version string."""
     if len(data) < 8 or data[4:8] != ORT_IDENTIFIER:
         raise AnalyzeError(f"{path}: not an ORT format model (no 'ORTM' identifier)")
-    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs  # type: ignore[import-untyped]
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
     try:
         session = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0)
         version = session.OrtVersion()
-    except Exception as exc:  # a corrupt flatbuffer raises anything from struct/IndexError
+    except Exception as exc:  # noqa: BLE001 -- a corrupt flatbuffer raises anything from struct/IndexError
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__})") from None
     return version.decode("ascii", "replace") if version else ""
 
@@ -72,7 +72,7 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
     required: dict[str, dict[int, set[str]]] = {}
     try:
         value_types = _walk(data, required, manager)
-    except Exception as exc:  # corrupt flatbuffers surface as arbitrary exceptions
+    except Exception as exc:  # noqa: BLE001 -- corrupt flatbuffers surface as arbitrary exceptions
         raise AnalyzeError(f"{path}: corrupt ORT format model ({type(exc).__name__}: {exc})") from None
     for domain, opsets in required.items():
         for names in opsets.values():
@@ -186,9 +186,11 @@ def _type_name(code: object) -> str:
     """ONNX's name of a tensor element type code, e.g. 22 -> INT4 (ORT's schema uses the same numbers)."""
     import onnx
 
+    if not isinstance(code, int):
+        return str(code)
     try:
-        return str(onnx.TensorProto.DataType.Name(code))  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+        return onnx.TensorProto.DataType.Name(code)
+    except ValueError:
         return str(code)
 
 
@@ -240,7 +242,7 @@ def saved_runtime_optimizations(path: Path, data: Buffer | None = None) -> tuple
     try:
         graph = fbs.InferenceSession.InferenceSession.GetRootAsInferenceSession(data, 0).Model().Graph()
         return tuple(_records(graph)) if graph is not None else ()
-    except Exception as exc:  # a corrupt flatbuffer raises anything (struct.error, TypeError, ...); found by fuzzing
+    except Exception as exc:  # noqa: BLE001 -- a corrupt flatbuffer raises anything (struct.error, TypeError ...)
         raise AnalyzeError(f"{path}: corrupt runtime optimizations ({type(exc).__name__}: {exc})") from None
 
 

@@ -108,7 +108,7 @@ def check_model(path: str | Path) -> ModelCheck:
 
     try:
         onnx.checker.check_model(str(p), full_check=True)
-    except Exception as exc:  # onnx raises ValidationError, DecodeError, InferenceError ...
+    except Exception as exc:  # noqa: BLE001 -- onnx raises ValidationError, DecodeError, InferenceError ...
         raise AnalyzeError(f"{p}: invalid ONNX model: {' '.join(str(exc).split())[:400]}") from None
     _load(p)
     return ModelCheck(p, "onnx")
@@ -121,5 +121,5 @@ def _load(path: Path) -> None:
     so.log_severity_level = 3
     try:
         ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
         raise OrtReducedBuildError(f"{path}: onnxruntime cannot load it: {' '.join(str(exc).split())[:400]}") from None

@@ -373,11 +373,11 @@ def command(request: BuildRequest, host: Host | None = None) -> list[str]:
 def _resolved(request: BuildRequest) -> BuildRequest:
     if request.cmake is None and (cmake := default_cmake()) is not None:
         request = replace(request, cmake=cmake)
-    if request.toolchain_file is not None:
+    if (toolchain := request.toolchain_file) is not None:
         protoc = _protoc.choose(request.ort_source, request.deps_dir, request.protoc, request.build_dir)
         request = replace(request, protoc=protoc)
         if not request.emulator:
-            request = replace(request, emulator=toolchain_emulator(request.toolchain_file, request.cmake))
+            request = replace(request, emulator=toolchain_emulator(toolchain, request.cmake))
     return request
 
 
@@ -428,7 +428,7 @@ def run(
     problems = tuple(check(result.library))
     if not problems or broken or not _lto_droppable(request):
         return replace(result, problems=problems, lto_dropped=broken)
-    log.warning("warning: the LTO build of this config does not run its models; building it again without LTO")
+    log.warning("the LTO build of this config does not run its models; building it again without LTO")
     _remember_broken_lto(request.build_dir, result.key, problems)
     result = _build(replace(request, lto=False), on_output, host)
     return replace(result, problems=tuple(check(result.library)), lto_dropped=problems)
@@ -460,7 +460,7 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
     config, value_types = read_config_and_value_types(request.config)
     argv = compose(request, config, host, value_types)
     if (warning := version_warning(source_version)) is not None:
-        log.warning("warning: %s", warning)
+        log.warning("%s", warning)
     if request.apple is not None and host.system != "Darwin":
         raise BuildError("iOS builds run on a macOS host with Xcode (build.py has no --ios elsewhere)")
     library = library_path(request, host)
@@ -469,14 +469,14 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
     if previous.get("key") == key and library.is_file():
         log.info("up to date: %s (config content and command unchanged)", library)
         size = library.stat().st_size
-        return BuildResult(tuple(argv), library, size, previous.get("previous_bytes"), up_to_date=True, key=key)
+        return BuildResult(tuple(argv), library, size, _int(previous.get("previous_bytes")), up_to_date=True, key=key)
     _check_cmake(request)
     patched = _patch_deps(request)
     _execute(argv, on_output)
     if not library.is_file():
         raise BuildError(f"build.py finished but {library} is missing")
     size = library.stat().st_size
-    before = previous.get("library_bytes")
+    before = _int(previous.get("library_bytes"))
     stamp = {
         "key": key,
         "library": str(library),
@@ -503,6 +503,11 @@ def read_stamp(build_dir: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _int(value: object) -> int | None:
+    """A size the stamp records; None when it records none (or not a number)."""
+    return value if isinstance(value, int) else None
 
 
 def _check_cmake(request: BuildRequest) -> None:

@@ -189,6 +189,17 @@ def _json_error(args: argparse.Namespace, message: str, **fields: object) -> Non
         print(json.dumps({"ok": False, "error": message, **fields}, indent=2))
 
 
+_KINDS = {logging.WARNING: "warning: ", logging.ERROR: "error: ", logging.CRITICAL: "error: "}
+
+
+class KindFormatter(logging.Formatter):
+    """A log record as the CLI prints every message: ``warning: ``/``error: `` from the record's level (code
+    logs the message alone; its kind is the level)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _KINDS.get(record.levelno, "") + super().format(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -197,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.quiet = vars(args).pop(f"quiet{where}", False) or args.quiet
     levels = {0: logging.WARNING, 1: logging.INFO}  # -vv: debug output, e.g. a failed conversion's traceback
     level = logging.ERROR if args.quiet else levels.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=max(level, logging.WARNING), format="%(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(KindFormatter("%(message)s"))
+    logging.basicConfig(level=max(level, logging.WARNING), handlers=[handler])
     log.setLevel(level)  # debug output of this package only, not of every library
     if args.verb is None:
         parser.print_help(sys.stderr)

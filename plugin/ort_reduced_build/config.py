@@ -318,7 +318,7 @@ def format_options(level: str, styles: Sequence[str], type_reduction: bool, targ
 def parse_header(text: str) -> HeaderOptions:
     """The models and options a config's header records (empty fields where it records none)."""
     models, extras = [], []
-    options: dict[str, object] = {}
+    options: re.Match[str] | None = None
     for line in text.splitlines():
         if not line.startswith("#"):
             break
@@ -327,13 +327,17 @@ def parse_header(text: str) -> HeaderOptions:
         elif line.startswith(_EXTRA_PREFIX):
             extras.append(line.removeprefix(_EXTRA_PREFIX))
         elif found := _OPTIONS_RE.match(line):
-            options = {
-                "optimization_level": found["level"],
-                "optimization_styles": tuple(found["styles"].split("+")),
-                "type_reduction": found["tr"] == "on",
-                "target_platform": found["target"],
-            }
-    return HeaderOptions(tuple(models), tuple(extras), **options)  # type: ignore[arg-type]
+            options = found
+    if options is None:
+        return HeaderOptions(tuple(models), tuple(extras))
+    return HeaderOptions(
+        tuple(models),
+        tuple(extras),
+        optimization_level=options["level"],
+        optimization_styles=tuple(options["styles"].split("+")),
+        type_reduction=options["tr"] == "on",
+        target_platform=options["target"],
+    )
 
 
 def read_config(path: Path) -> OpsConfig:

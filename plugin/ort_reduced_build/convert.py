@@ -187,7 +187,7 @@ def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None
             os._exit(0)  # skip interpreter and onnxruntime teardown: nothing is left to flush
         try:
             result: Converted | ConvertFailure = convert_one(task)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- any failure of the conversion is the task's result
             import traceback
 
             result = ConvertFailure(_describe(exc), traceback.format_exc())
@@ -397,7 +397,7 @@ def _poll(worker: _Worker) -> Converted | ConvertFailure | _Dead | None:
             return result
     except (EOFError, OSError):
         cause = _crash_cause(worker.wait())
-        worker._close()
+        worker._close()  # noqa: SLF001 -- the pool ends its workers
         return _Dead(cause)
     if time.monotonic() >= worker.deadline:
         worker.kill()

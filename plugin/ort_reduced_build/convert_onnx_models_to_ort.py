@@ -9,43 +9,18 @@ model directory, or beside a single model file.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._cli_dropin import make_parser
 from .cache import default_cache_dir
 from .cli import run_verb
 from .discover import discover_paths
 from .pipeline import Request, run
-from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, ConvertOptions
+from .settings import ConvertOptions
 
 __all__ = ["main"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m ort_reduced_build.convert_onnx_models_to_ort",
-        description="Convert ONNX models to ORT format and write the required-operators config "
-        "(ORT's convert_onnx_models_to_ort flags).",
-    )
-    p.add_argument("model_path_or_dir", type=Path)
-    p.add_argument("--output_dir", type=Path)
-    p.add_argument("--optimization_style", nargs="+", choices=OPTIMIZATION_STYLES, default=list(OPTIMIZATION_STYLES))
-    p.add_argument(
-        "--optimization_level",
-        choices=OPTIMIZATION_LEVELS,
-        default=os.environ.get("ORT_CONVERT_ONNX_MODELS_TO_ORT_OPTIMIZATION_LEVEL", "all"),
-    )
-    p.add_argument("--enable_type_reduction", action="store_true")
-    p.add_argument("--custom_op_library", type=Path)
-    p.add_argument("--save_optimized_onnx_model", action="store_true")
-    p.add_argument("--allow_conversion_failures", action="store_true")
-    p.add_argument("--target_platform", choices=["arm", "amd64"])
-    p.add_argument("--jobs", type=int)
-    p.add_argument("--no_cache", action="store_true")
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    return p
 
 
 def _config_path(source: Path, output_dir: Path | None, options: ConvertOptions, style: str, types: bool) -> Path:
@@ -92,7 +67,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = make_parser().parse_args(argv)
     return run_verb(_convert, args)
 
 

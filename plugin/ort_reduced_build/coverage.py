@@ -187,7 +187,7 @@ def _ort_processors() -> dict[str, Any]:
 
     # ORT has no public accessor for single processors: OperatorTypeUsageManager's filter only asks about
     # the registration argument, and a reduced build restricts every tracked argument.
-    return dict(otup._create_operator_type_usage_processors())
+    return dict(otup._create_operator_type_usage_processors())  # noqa: SLF001
 
 
 def find_gaps(models: Mapping[str, OpsConfig], config: OpsConfig) -> tuple[Gap, ...]:

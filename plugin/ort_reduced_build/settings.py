@@ -6,7 +6,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from ._settings_sources import merge_sources, split_config_settings
 from .errors import SettingsError
@@ -132,7 +132,7 @@ def read_backend_settings(
     hints = typing.get_type_hints(BackendSettings)
     keys = {setting_key(f.name): f.name for f in fields(BackendSettings)}
     raw, errors = merge_sources(keys, pyproject, ours, env)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each converted to its field's annotation by ``_convert``
     for key, given in raw.items():
         try:
             value = _convert(given.value, hints[keys[key]], given.textual)
@@ -143,8 +143,7 @@ def read_backend_settings(
         values[keys[key]] = value
     if errors:
         raise SettingsError("\n".join(errors))
-    # values hold each field's type (converted by its annotation above); mypy sees only ``object``
-    return BackendSettings(**values), {key: given.origin for key, given in raw.items()}  # type: ignore[arg-type]
+    return BackendSettings(**values), {key: given.origin for key, given in raw.items()}
 
 
 def _convert(value: object, hint: object, textual: bool) -> object:

@@ -76,7 +76,7 @@ def _resave(source: Path, dest: Path) -> None:
     so.add_session_config_entry("session.save_model_format", "ORT")
     try:
         ort.InferenceSession(str(source), sess_options=so, providers=["CPUExecutionProvider"])
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
         text = " ".join(str(exc).split())[:400]
         raise OrtReducedBuildError(
             f"{source}: onnxruntime {ort.__version__} cannot load it: {text}; re-convert it from the .onnx model"

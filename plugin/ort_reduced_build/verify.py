@@ -128,8 +128,10 @@ class Report:
         if not self.runtime_version or minor[0] == minor[1]:
             return list(self.notes)
         return [
-            f"the reference is onnxruntime {self.reference} but the library is {self.runtime_version}: outputs "
-            f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*",
+            (
+                f"the reference is onnxruntime {self.reference} but the library is {self.runtime_version}: outputs "
+                f"may differ where kernels changed; compare with onnxruntime=={minor[0]}.*"
+            ),
             *self.notes,
         ]
 
@@ -250,6 +252,12 @@ def compile_runner(target: Target, directory: Path) -> Path:
     return runner
 
 
+CROSS_REFERENCE_NOTE = (
+    "the reference ran on this host's CPU and the library on another: kernels (quantized ones above all) "
+    "compute differently per CPU; compare with a full runtime for the target: --reference-runtime LIB"
+)
+
+
 def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None = None) -> Report:
     """Verify every model of ``request``; raises ``VerifyError`` when the runner cannot be made or started."""
     if request.target.cross and not request.target.emulator:
@@ -272,12 +280,9 @@ def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None =
             if on_model is not None:
                 on_model(report)
     runtime = f"{request.library} (onnxruntime {version})"
-    notes = ()
+    notes: tuple[str, ...] = ()
     if request.target.cross and request.reference_library is None and any(r.status == "mismatch" for r in reports):
-        notes = (
-            "the reference ran on this host's CPU and the library on another: kernels (quantized ones above all) "
-            "compute differently per CPU; compare with a full runtime for the target: --reference-runtime LIB",
-        )
+        notes = (CROSS_REFERENCE_NOTE,)
     return Report(runtime, reference[-1], tuple(reports), "" if version == "?" else version, notes)
 
 
@@ -334,7 +339,7 @@ def _session(ort: Path) -> Any:
     options.log_severity_level = 4  # failures come back as exceptions, reported once
     try:
         return onnxruntime.InferenceSession(str(ort), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
         raise CannotMake(f"onnxruntime {onnxruntime.__version__} (this host's) cannot load it: {exc}") from None
 
 
@@ -362,7 +367,7 @@ def _reference(
             raise CannotMake(f"unreadable reference output: {exc}") from None
     try:
         values = session.run(None, feeds)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
         names = ", ".join(a.name for a in session.get_inputs())
         raise CannotMake(
             f"the reference cannot run the generated inputs ({_first_line(exc)}): set inputs {names} in --inputs"
@@ -398,7 +403,7 @@ def _launcher(target: Target, runner: Path, work: Path) -> tuple[str, ...]:
     except (OSError, subprocess.TimeoutExpired):
         return target.emulator
     if probe.returncode != 5:
-        log.warning("warning: cannot show qemu an ARM /proc/cpuinfo here (unshare): ORT may crash while loading")
+        log.warning("cannot show qemu an ARM /proc/cpuinfo here (unshare): ORT may crash while loading")
         return target.emulator
     return shim
 
