@@ -34,6 +34,7 @@ _external_data.py
 _fileio.py
 _onnxwire.py
 _ortdeps.py
+_ortwire.py
 _outputs.py
 _protoc.py
 _replay.py
@@ -102,6 +103,7 @@ tests/conftest.py
 tests/fuzz/fuzz_config.py
 tests/fuzz/fuzz_ort_reader.py
 tests/modelgen.py
+tests/modelgen_large.py
 tests/native/crashing_ops.c
 tests/packages/app/CMakeLists.txt
 tests/packages/app/run_model.c
