@@ -38,6 +38,7 @@ _ortwire.py
 _outputs.py
 _protoc.py
 _replay.py
+_request.py
 _scratch.py
 _settings_schema.py
 _settings_sources.py

@@ -99,17 +99,16 @@ def wheel_config_settings(config_settings: ConfigSettings | None, *, editable: b
 
 
 def _cache_dir(settings: BackendSettings, root: Path) -> Path:
-    from .cache import default_cache_dir
+    from ._request import cache_location
 
-    return root / settings.cache_dir if settings.cache_dir else default_cache_dir().resolve()
+    return cache_location(settings.cache_dir, root=root) or root  # never None: the cache is always used
 
 
 def _convert(
     settings: BackendSettings, origins: Mapping[str, str], root: Path, cache_dir: Path, stage: Path
 ) -> _Staged:
-    from .convert import default_jobs
-    from .pipeline import Request, config_file_name
-    from .settings import ConvertOptions
+    from ._request import convert_options, make_request
+    from .settings import config_file_name
 
     def where(key: str) -> str:
         return origins.get(key, f"{_TABLE} {key}")
@@ -117,21 +116,22 @@ def _convert(
     models, wheel_paths = _discover(settings, root, where("models"))
     first_package = next(iter(wheel_paths.values())).parts[0]
     config = PurePosixPath(settings.config or f"{first_package}/{config_file_name(settings.type_reduction)}")
-    request = Request(
-        models=tuple(models),
+    options = convert_options(
+        settings.optimization_level,
+        settings.optimization_style,
+        settings.target_platform,
+        _existing(root, settings.custom_op_libraries, where("custom-op-libraries")),
+    )
+    request = make_request(
+        models,
+        options,
         root=root,
-        options=ConvertOptions(
-            optimization_level=settings.optimization_level,
-            optimization_styles=tuple(dict.fromkeys(settings.optimization_style)),
-            target_platform=settings.target_platform,
-            custom_op_libraries=_existing(root, settings.custom_op_libraries, where("custom-op-libraries")),
-        ),
         type_reduction=settings.type_reduction,
         ort_dir=stage / "models",
         config_path=stage / config.name,
         extra_configs=_existing(root, settings.extra_ops, where("extra-ops")),
         cache_dir=cache_dir,
-        jobs=settings.jobs or default_jobs(),
+        jobs=settings.jobs,
     )
     result = _run_logged(request)
     (stage / config.name).chmod(0o644)  # written through a private temp file (0600); the wheel keeps modes
@@ -166,9 +166,11 @@ def _discover(settings: BackendSettings, root: Path, where: str) -> tuple[list[M
 
 
 def _report(result: Result, where: str) -> None:
+    from ._request import summary_line
+
     for w in result.warnings:
         print(f"ort-reduced-build: warning: {w}", file=sys.stderr)
-    print(f"ort-reduced-build: {result.summary()} -> {where}", file=sys.stderr)
+    print(summary_line(result, where), file=sys.stderr)
 
 
 def _wheel_path(root: Path, relative: PurePosixPath) -> PurePosixPath:

@@ -8,12 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .cache import default_cache_dir
-from .convert import default_jobs
+from ._request import cache_location, convert_options, make_request, summary_line
 from .discover import Model
 from .errors import SettingsError
 from .pipeline import Request, Result
-from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS, ConvertOptions
+from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS
 
 __all__ = [
     "EXIT_FAILED",
@@ -198,28 +197,27 @@ def build_request(
     if globally_allowed_types:
         global_types = frozenset(t.strip() for t in globally_allowed_types.split(",") if t.strip())
         _check_global_types(global_types)
-    options = ConvertOptions(
-        optimization_level=args.optimization_level or "all",
-        optimization_styles=tuple(args.styles or ["Fixed"]),
-        target_platform=args.target_platform,
-        custom_op_libraries=tuple(p.resolve() for p in args.custom_op_library),
-        save_optimized_onnx=given.get("save_optimized_onnx", False),
+    options = convert_options(
+        args.optimization_level,
+        args.styles,
+        args.target_platform,
+        args.custom_op_library,
+        given.get("save_optimized_onnx", False),
     )
-    return Request(
-        models=tuple(models),
-        root=Path.cwd(),
-        options=options,
+    return make_request(
+        models,
+        options,
         type_reduction=type_reduction is not False and global_types is None,
-        extra_configs=tuple(given.get("extra_ops", []) + given.get("merge", [])),
+        extra_configs=given.get("extra_ops", []) + given.get("merge", []),
         globally_allowed_types=global_types,
-        cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+        cache_dir=cache_location(args.cache_dir, use_cache=not args.no_cache),
+        jobs=args.jobs,
         timeout=args.timeout,
         allow_failures=given.get("allow_conversion_failures", False),
         verbose=args.verbose > 0,
         ort_dir=ort_dir,
         ort_beside_source=ort_beside_source,
         config_path=config_path,
-        jobs=args.jobs or default_jobs(),
     )
 
 
@@ -239,8 +237,7 @@ def say(args: argparse.Namespace, line: str) -> None:
 
 
 def summary(result: Result, config_path: Path | None) -> str:
-    where = f" -> {config_path}" if config_path else ""
-    return f"ort-reduced-build: {result.summary()}{where}"
+    return summary_line(result, config_path)
 
 
 def report(args: argparse.Namespace, result: Result) -> None:

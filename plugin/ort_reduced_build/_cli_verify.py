@@ -175,11 +175,10 @@ def _target(args: argparse.Namespace, build_dir: Path | None, recorded: tuple[st
 def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[tuple[str, Path]]:
     """``(shown path, .ort file)`` for ``paths`` (default: the models ``config`` lists); ``.onnx`` models are
     converted (through the cache) into ``work`` with the options the config's header records."""
-    from .cache import default_cache_dir
+    from ._request import cache_location, convert_options, make_request
     from .config import HeaderOptions, parse_header
     from .discover import discover_paths
-    from .pipeline import Request, run
-    from .settings import ConvertOptions
+    from .pipeline import run
 
     header = HeaderOptions(())
     if config is not None:
@@ -195,12 +194,8 @@ def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[t
     found = [(m.display, m.path) for m in models if m.is_ort]  # taken as is: the runner reports what is wrong
     sources = tuple(m for m in models if not m.is_ort)
     if sources:
-        options = ConvertOptions(
-            optimization_level=header.optimization_level or "all",
-            optimization_styles=header.optimization_styles or ("Fixed",),
-            target_platform=header.target_platform,
-        )
-        request = Request(models=sources, root=Path.cwd(), options=options, ort_dir=work, cache_dir=default_cache_dir())
+        options = convert_options(header.optimization_level, header.optimization_styles, header.target_platform)
+        request = make_request(sources, options, ort_dir=work, cache_dir=cache_location())
         several = len(options.optimization_styles) > 1
         found.extend(
             (f"{r.model.display} ({r.style})" if several else r.model.display, r.ort_path or r.model.path)

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._request import cache_location, convert_options, make_request
 from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_header
-from .cache import default_cache_dir
-from .convert import default_jobs
 from .discover import discover_paths
 from .errors import AnalyzeError, OrtReducedBuildError
-from .pipeline import Request, Result, config_file_name, run
-from .settings import ConvertOptions
+from .pipeline import Result, run
+from .settings import config_file_name
 
 __all__ = ["ModelCheck", "check_model", "convert_onnx_models_to_ort"]
 
@@ -41,29 +40,22 @@ def convert_onnx_models_to_ort(
     source = Path(model_path)
     libs = [custom_op_library] if isinstance(custom_op_library, (str, Path)) else list(custom_op_library or [])
     styles = (optimization_style,) if isinstance(optimization_style, str) else tuple(optimization_style)
-    options = ConvertOptions(
-        optimization_level,
-        styles,
-        target_platform,
-        tuple(Path(p).resolve() for p in libs),
-        save_optimized_onnx_model,
-    )
+    options = convert_options(optimization_level, styles, target_platform, libs, save_optimized_onnx_model)
     models = tuple(discover_paths([source], Path.cwd(), allow_ort=False))
     out = Path(output_path) if output_path is not None else None
     single_file = out is not None and source.is_file() and out.suffix.lower() == ".ort" and len(styles) == 1
     ort_dir = out.parent if single_file and out else out
     config_dir = ort_dir or (source if source.is_dir() else source.parent)
     result = run(
-        Request(
-            models=models,
-            root=Path.cwd(),
-            options=options,
+        make_request(
+            models,
+            options,
             type_reduction=enable_type_reduction,
             ort_dir=ort_dir,
             ort_beside_source=out is None,
             config_path=config_dir / config_file_name(enable_type_reduction),
-            cache_dir=(Path(cache_dir) if cache_dir else default_cache_dir()) if use_cache else None,
-            jobs=jobs or default_jobs(),
+            cache_dir=cache_location(cache_dir, use_cache=use_cache),
+            jobs=jobs,
             allow_failures=allow_conversion_failures,
         )
     )

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._cli_dropin import make_parser
-from .cache import default_cache_dir
+from ._request import cache_location, convert_options, make_request
 from .cli import run_verb
 from .discover import discover_paths
-from .pipeline import Request, run
+from .pipeline import run
 from .settings import ConvertOptions
 
 __all__ = ["main"]
@@ -34,25 +34,24 @@ def _config_path(source: Path, output_dir: Path | None, options: ConvertOptions,
 
 def _convert(args: argparse.Namespace) -> int:
     source: Path = args.model_path_or_dir
-    libs = (args.custom_op_library.resolve(),) if args.custom_op_library else ()
+    libs = [args.custom_op_library] if args.custom_op_library else []
     models = tuple(discover_paths([source], Path.cwd(), allow_ort=False))
 
     for style in dict.fromkeys(args.optimization_style):
-        options = ConvertOptions(
-            args.optimization_level, (style,), args.target_platform, libs, args.save_optimized_onnx_model
+        options = convert_options(
+            args.optimization_level, [style], args.target_platform, libs, args.save_optimized_onnx_model
         )
-        request = Request(
-            models=models,
-            root=Path.cwd(),
-            options=options,
+        request = make_request(
+            models,
+            options,
             type_reduction=args.enable_type_reduction,
             ort_dir=args.output_dir,
             ort_beside_source=args.output_dir is None,
             config_path=_config_path(source, args.output_dir, options, style, args.enable_type_reduction),
-            cache_dir=None if args.no_cache else default_cache_dir(),
+            cache_dir=cache_location(use_cache=not args.no_cache),
+            jobs=args.jobs,
             allow_failures=args.allow_conversion_failures,
             verbose=args.verbose > 0,
-            **({"jobs": args.jobs} if args.jobs else {}),
         )
         result = run(request)
         for r in result.failed:

@@ -25,16 +25,11 @@ from .config import OpsConfig, format_config, format_options, format_value_types
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
-from .settings import ConvertOptions
+from .settings import ConvertOptions, config_file_name
 
 __all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
 
 log = logging.getLogger("ort_reduced_build")
-
-
-def config_file_name(type_reduction: bool) -> str:
-    """ORT's default config name."""
-    return "required_operators_and_types.config" if type_reduction else "required_operators.config"
 
 
 @dataclass(frozen=True)
@@ -183,7 +178,8 @@ def _plan(
     threads = max(1, default_jobs() // max(1, request.jobs))
     # Largest first: the longest conversions start early, so the workers finish together.
     for model in sorted(request.models, key=_bytes_to_convert, reverse=True):
-        options, styles = request.options, request.options.optimization_styles
+        options = request.options
+        styles: tuple[str, ...] = options.optimization_styles
         if model.is_ort:
             try:
                 usage, replayed = given_ort_usage(model.path)

@@ -13,19 +13,34 @@ from .errors import SettingsError
 
 __all__ = [
     "BUNDLES",
+    "DEFAULT_OPTIMIZATION_LEVEL",
+    "DEFAULT_OPTIMIZATION_STYLES",
     "OPTIMIZATION_LEVELS",
     "OPTIMIZATION_STYLES",
     "TARGET_PLATFORMS",
     "BackendSettings",
     "ConvertOptions",
+    "OptimizationLevel",
+    "OptimizationStyle",
+    "TargetPlatform",
+    "config_file_name",
     "read_backend_settings",
     "setting_key",
 ]
 
-OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "layout", "all")
-OPTIMIZATION_STYLES = ("Fixed", "Runtime")
-TARGET_PLATFORMS = ("arm", "amd64")
-BUNDLES = ("ort", "onnx", "both")
+# The vocabulary, listed once: each tuple is read off its Literal type.
+OptimizationLevel = Literal["disable", "basic", "extended", "layout", "all"]
+OptimizationStyle = Literal["Fixed", "Runtime"]
+TargetPlatform = Literal["arm", "amd64"]
+Bundle = Literal["ort", "onnx", "both"]
+OPTIMIZATION_LEVELS: tuple[OptimizationLevel, ...] = typing.get_args(OptimizationLevel)
+OPTIMIZATION_STYLES: tuple[OptimizationStyle, ...] = typing.get_args(OptimizationStyle)
+TARGET_PLATFORMS: tuple[TargetPlatform, ...] = typing.get_args(TargetPlatform)
+BUNDLES: tuple[Bundle, ...] = typing.get_args(Bundle)
+DEFAULT_OPTIMIZATION_LEVEL: OptimizationLevel = "all"
+"""ORT's converter default."""
+DEFAULT_OPTIMIZATION_STYLES: tuple[OptimizationStyle, ...] = ("Fixed",)
+"""Ours (ORT's drop-in converts both)."""
 MINIMAL_BUILDS = ("basic", "extended")
 ANDROID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
 APPLE_ARCHS = ("arm64", "arm64e", "x86_64")
@@ -35,11 +50,11 @@ APPLE_ARCHS = ("arm64", "arm64e", "x86_64")
 class ConvertOptions:
     """How each ``.onnx`` model is converted; every field is part of the cache key."""
 
-    optimization_level: str = "all"
+    optimization_level: OptimizationLevel = DEFAULT_OPTIMIZATION_LEVEL
     """Graph optimization level: disable, basic, extended, layout or all (ORT's converter default)."""
-    optimization_styles: tuple[str, ...] = ("Fixed",)
+    optimization_styles: tuple[OptimizationStyle, ...] = DEFAULT_OPTIMIZATION_STYLES
     """Fixed bakes optimizations in; Runtime saves some to replay at run time. One .ort per style."""
-    target_platform: str | None = None
+    target_platform: TargetPlatform | None = None
     """arm or amd64: amd64 keeps the NCHWc transformer, arm allows int8 QDQ. None: ORT's default."""
     custom_op_libraries: tuple[Path, ...] = ()
     """Shared libraries with custom-op kernels, registered for every conversion (trusted input)."""
@@ -83,12 +98,12 @@ class BackendSettings:
     holds its top-level package (``src/app/models/a.onnx`` ships as ``app/models/a.ort``)."""
     exclude: tuple[str, ...] = ()
     """Globs of models to leave out, matched against paths relative to the project root."""
-    optimization_level: Literal["disable", "basic", "extended", "layout", "all"] = "all"
+    optimization_level: OptimizationLevel = DEFAULT_OPTIMIZATION_LEVEL
     """Graph optimization level the models are saved at (ORT's converter default: ``all``)."""
-    optimization_style: tuple[Literal["Fixed", "Runtime"], ...] = ("Fixed",)
+    optimization_style: tuple[OptimizationStyle, ...] = DEFAULT_OPTIMIZATION_STYLES
     """``Fixed`` bakes optimizations in; ``Runtime`` saves some to replay at run time and writes
     ``<name>.with_runtime_opt.ort``. Both: one file per style, one config covering both."""
-    target_platform: Literal["arm", "amd64"] | None = None
+    target_platform: TargetPlatform | None = None
     """``amd64`` keeps the NCHWc layout optimizer, ``arm`` allows int8 QDQ; unset: ORT's default."""
     type_reduction: bool = True
     """Record the types each op uses, for ``--enable_reduced_operator_type_support``; off writes
@@ -99,7 +114,7 @@ class BackendSettings:
     extra_ops: tuple[str, ...] = ()
     """Config files (ORT's grammar) merged into the result, relative to the project root: ops that no
     model names, e.g. ``MemcpyFromHost`` for other execution providers, or ops inside custom ops."""
-    bundle: Literal["ort", "onnx", "both"] = "ort"
+    bundle: Bundle = "ort"
     """What the wheel ships for each model: the converted ``.ort`` (at the source's package path), the
     ``.onnx`` source, or both. The config is shipped in every case."""
     config: str | None = None
@@ -115,6 +130,11 @@ class BackendSettings:
     """When the project's CMake builds a runtime (``ort_reduced_build_add_runtime``), also run
     ``ort-reduced-build verify`` on it as part of the build: every model's outputs must match
     onnxruntime's (every build already checks that each model loads and runs)."""
+
+
+def config_file_name(type_reduction: bool) -> str:
+    """ORT's default config name."""
+    return "required_operators_and_types.config" if type_reduction else "required_operators.config"
 
 
 def setting_key(field_name: str) -> str:
