@@ -134,9 +134,8 @@ def test_models_with_external_data(tmp_path: Path, cli: Cli) -> None:
 
 def test_conversions_start_with_the_most_bytes_external_data_included(tmp_path: Path) -> None:
     """A model whose weights are in ``<file>.data`` is ordered by them, not by its small ``.onnx``."""
-    from ort_reduced_build.cache import Cache
     from ort_reduced_build.discover import discover_paths
-    from ort_reduced_build.pipeline import Request, _plan
+    from ort_reduced_build.pipeline import conversion_order
 
     root = tmp_path / "models"
     modelgen.save(modelgen.mlp(features=256, hidden=512, seed=3), root / "inline.onnx")  # ~0.5 MiB in the file
@@ -144,12 +143,7 @@ def test_conversions_start_with_the_most_bytes_external_data_included(tmp_path: 
     model = modelgen.mlp(features=512, hidden=1024, seed=4)  # ~2 MiB of weights beside the file
     onnx.save(model, external, save_as_external_data=True, location="external.onnx.data", size_threshold=0)
     assert external.stat().st_size < (root / "inline.onnx").stat().st_size
-    request = Request(models=tuple(discover_paths([root], tmp_path)), root=tmp_path, cache_dir=tmp_path / "cache")
-    cache = Cache(request.cache_dir)
-    try:
-        order = [task.model.name for task in _plan(request, cache, [], {}, {}, {}, {})]
-    finally:
-        cache.close()
+    order = [m.path.name for m in conversion_order(discover_paths([root], tmp_path))]
     assert order == ["external.onnx", "inline.onnx"]
 
 
@@ -346,3 +340,4 @@ def test_config_records_the_value_types_the_models_hold(tmp_path: Path, cli: Cli
     extra.write_text("ai.onnx;13;Relu\n")
     assert cli("config", models, "-o", config, "--extra-ops", extra).returncode == 0
     assert "# value types" not in config.read_text()
+

@@ -116,25 +116,17 @@ def run(request: Request) -> Result:
     cache = Cache(request.cache_dir, before_hashing=workers.prepare)
     if request.cache_dir is None and not all(m.is_ort for m in request.models):
         workers.prepare()  # no cache: every .onnx model converts
-    results: list[ModelResult] = []
-    entries: dict[tuple[Path, str], CacheEntry] = {}
-    keys: dict[ConvertTask, tuple[Model, str]] = {}
-    # Per key in flight: the other (model, style) pairs with that key, served by its one conversion.
-    followers: dict[str, list[tuple[Model, str]]] = {}
-    published: list[CacheEntry] = []
-    fallbacks: dict[Path, ModelUsage] = {}
-    """Per given ``.ort`` whose replayed needs are being derived: its needs should that fail."""
+    plan = _Plan()
     try:
         # Tasks are planned lazily: workers start on the first miss while later models are still being hashed.
-        tasks = _plan(request, cache, results, entries, keys, followers, fallbacks)
-        for task, outcome in workers.run(tasks):
-            model, key = keys.pop(task)
+        for task, outcome in workers.run(_plan(request, cache, plan)):
+            model, key = plan.keys.pop(task)
             if isinstance(outcome, ConvertFailure):
                 shutil.rmtree(task.staging, ignore_errors=True)
                 cache.raise_if_full(_bytes_to_convert(model) + 1024 * 1024)  # the .ort could not be saved: say why
-                for m, style in [(model, task.style), *followers.pop(key, [])]:
+                for m, style in [(model, task.style), *plan.followers.pop(key, [])]:
                     cause = outcome.cause.replace(str(task.model), str(m.path))  # each names its own file
-                    results.append(_failed(m, style, cause, fallbacks.get(m.path)))
+                    plan.results.append(_failed(m, style, cause, plan.fallbacks.get(m.path)))
                 if outcome.detail:  # the failure itself is reported once, by the caller
                     log.debug(
                         "conversion of %s (%s) failed in the worker:\n%s", model.display, task.style, outcome.detail
@@ -142,69 +134,83 @@ def run(request: Request) -> Result:
                 continue
             with cache.lock(key):
                 entry = cache.put(key, task.staging, outcome.usage, outcome.files)
-            entries[model.path, task.style] = entry
-            published.append(entry)
-            results.append(ModelResult(model, task.style, outcome.usage))
+            plan.entries[model.path, task.style] = entry
+            plan.published.append(entry)
+            plan.results.append(ModelResult(model, task.style, outcome.usage))
             log.info("converted  %s (%s)", model.display, task.style)
-            for m, style in followers.pop(key, []):
-                entries[m.path, style] = entry
-                results.append(ModelResult(m, style, outcome.usage, cached=True))
-        result = _finish(request, results, entries)
-        for entry in published:
+            for m, style in plan.followers.pop(key, []):
+                plan.entries[m.path, style] = entry
+                plan.results.append(ModelResult(m, style, outcome.usage, cached=True))
+        result = _finish(request, plan.results, plan.entries)
+        for entry in plan.published:
             cache.restamp_own(entry)
         return result
     finally:
         workers.close()
         if request.cache_dir is None:
-            for entry in entries.values():
+            for entry in plan.entries.values():
                 shutil.rmtree(entry.directory, ignore_errors=True)
         cache.close()
 
 
-def _plan(
-    request: Request,
-    cache: Cache,
-    results: list[ModelResult],
-    entries: dict[tuple[Path, str], CacheEntry],
-    keys: dict[ConvertTask, tuple[Model, str]],
-    followers: dict[str, list[tuple[Model, str]]],
-    fallbacks: dict[Path, ModelUsage],
-) -> Iterator[ConvertTask]:
-    """Record cache hits (and given ``.ort`` files) in ``results``; yield a task for each miss.
+@dataclass
+class _Plan:
+    """The state of one run, owned by ``run``: filled by ``_plan`` (hits, tasks) and by the conversions."""
+
+    results: list[ModelResult] = field(default_factory=list)
+    entries: dict[tuple[Path, str], CacheEntry] = field(default_factory=dict)
+    """The cache entry of each (model, style) that has one: its outputs are linked from there."""
+    keys: dict[ConvertTask, tuple[Model, str]] = field(default_factory=dict)
+    """Each task in flight: its model and cache key."""
+    followers: dict[str, list[tuple[Model, str]]] = field(default_factory=dict)
+    """Per key in flight: the other (model, style) pairs with that key, served by its one conversion."""
+    fallbacks: dict[Path, ModelUsage] = field(default_factory=dict)
+    """Per given ``.ort`` whose replayed needs are being derived: its needs should that fail."""
+    published: list[CacheEntry] = field(default_factory=list)
+    """The entries this run stored (restamped when it finishes)."""
+
+
+def conversion_order(models: Sequence[Model]) -> list[Model]:
+    """Largest first (``_bytes_to_convert``): the longest conversions start early, so the workers finish together."""
+    return sorted(models, key=_bytes_to_convert, reverse=True)
+
+
+def _plan(request: Request, cache: Cache, plan: _Plan) -> Iterator[ConvertTask]:
+    """Record cache hits (and given ``.ort`` files) in ``plan``; yield a task for each miss.
 
     A given ``.ort`` with saved runtime optimizations is a task too (``_replay.rederive``), cached as a
     conversion is; its own analysis, with those optimizations' ops kept with all types, is the fallback.
     """
     threads = max(1, default_jobs() // max(1, request.jobs))
-    # Largest first: the longest conversions start early, so the workers finish together.
-    for model in sorted(request.models, key=_bytes_to_convert, reverse=True):
+    for model in conversion_order(request.models):
         options = request.options
         styles: tuple[str, ...] = options.optimization_styles
         if model.is_ort:
             try:
                 usage, replayed = given_ort_usage(model.path)
             except OrtReducedBuildError as exc:
-                results.append(ModelResult(model, GIVEN_ORT, None, error=str(exc).removeprefix(f"{model.path}: ")))
+                error = str(exc).removeprefix(f"{model.path}: ")
+                plan.results.append(ModelResult(model, GIVEN_ORT, None, error=error))
                 continue
             if not replayed:
-                results.append(ModelResult(model, GIVEN_ORT, usage))
+                plan.results.append(ModelResult(model, GIVEN_ORT, usage))
                 continue
-            fallbacks[model.path] = usage
+            plan.fallbacks[model.path] = usage
             options, styles = replace(options, save_optimized_onnx=False), (GIVEN_ORT,)
         need = ("model.optimized.onnx",) if options.save_optimized_onnx else ()
         for style in styles:
             try:
                 key = _key(request, cache, model, style, options)
             except ModelError as exc:
-                results.append(ModelResult(model, style, None, error=str(exc).removeprefix(f"{model.path}: ")))
+                plan.results.append(ModelResult(model, style, None, error=str(exc).removeprefix(f"{model.path}: ")))
                 continue
-            if key in followers:  # the same bytes and options as a model converting now
-                followers[key].append((model, style))
+            if key in plan.followers:  # the same bytes and options as a model converting now
+                plan.followers[key].append((model, style))
                 continue
             entry = cache.get(key, need) if key else None
             if entry is not None:
-                entries[model.path, style] = entry
-                results.append(_from_entry(model, style, entry, cached=True))
+                plan.entries[model.path, style] = entry
+                plan.results.append(_from_entry(model, style, entry, cached=True))
                 log.info("cached     %s (%s)", model.display, style)
                 continue
             task = ConvertTask(
@@ -215,9 +221,9 @@ def _plan(
                 threads,
                 log_severity=2 if request.verbose else 3,
             )
-            keys[task] = (model, key)
+            plan.keys[task] = (model, key)
             if key:
-                followers[key] = []
+                plan.followers[key] = []
             yield task
 
 
