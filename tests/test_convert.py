@@ -341,3 +341,28 @@ def test_config_records_the_value_types_the_models_hold(tmp_path: Path, cli: Cli
     assert cli("config", models, "-o", config, "--extra-ops", extra).returncode == 0
     assert "# value types" not in config.read_text()
 
+
+def test_the_api_function_survives_importing_the_drop_in_module(tmp_path: Path) -> None:
+    """Importing ``ort_reduced_build.convert_onnx_models_to_ort`` (the drop-in module) binds the package's
+    attribute of that name to the module: the module, called, is the API function, in a fresh process."""
+    modelgen.save(modelgen.mlp(features=8, hidden=8, seed=5), tmp_path / "m.onnx")
+    code = """
+import runpy, sys
+import ort_reduced_build
+runpy.run_module("ort_reduced_build.convert_onnx_models_to_ort")  # python -m's way, in this process
+import ort_reduced_build.convert_onnx_models_to_ort as dropin
+assert callable(dropin.main)
+from ort_reduced_build import convert_onnx_models_to_ort
+result = convert_onnx_models_to_ort(sys.argv[1], sys.argv[2], use_cache=False)
+print(type(result).__name__, result.converted)
+"""
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.onnx"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Result", "1"]
+    assert (tmp_path / "out/m.ort").is_file()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ._cli_dropin import make_parser
 from ._request import cache_location, convert_options, make_request
@@ -19,6 +21,9 @@ from .cli import run_verb
 from .discover import discover_paths
 from .pipeline import run
 from .settings import ConvertOptions
+
+if TYPE_CHECKING:
+    from .pipeline import Result
 
 __all__ = ["main"]
 
@@ -69,6 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     return run_verb(_convert, args)
 
+
+class _DropInModule(types.ModuleType):
+    """Importing this module binds ``ort_reduced_build.convert_onnx_models_to_ort`` to it, where the package
+    exports the API function of that name: so the module, called, is that function (both names are contracts)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Result:
+        from .api import convert_onnx_models_to_ort
+
+        return convert_onnx_models_to_ort(*args, **kwargs)
+
+
+if (_module := sys.modules.get(__name__)) is not None and vars(_module) is globals():
+    _module.__class__ = _DropInModule
 
 if __name__ == "__main__":
     raise SystemExit(main())
