@@ -61,6 +61,7 @@ convert_onnx_models_to_ort.py
 coverage.py
 discover.py
 errors.py
+modelcheck.py
 pipeline.py
 py.typed
 resources/ort-reduced-build.schema.json

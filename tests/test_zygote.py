@@ -13,6 +13,8 @@ import pytest
 from ort_reduced_build._zygote import Zygote
 from ort_reduced_build.convert import Workers, _Worker
 
+WORKER = "ort_reduced_build.convert:worker_main"
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks workers on Linux only")
 
 
@@ -29,7 +31,7 @@ def _fork(zygote: Zygote) -> tuple[int, Connection]:
 
 
 def test_forked_workers_report_how_they_ended() -> None:
-    zygote = Zygote()
+    zygote = Zygote(WORKER)
     try:
         done, tasks = _fork(zygote)
         killed, _ = _fork(zygote)
@@ -46,7 +48,7 @@ def test_forked_workers_report_how_they_ended() -> None:
 
 
 def test_workers_are_spawned_when_the_zygote_is_gone() -> None:
-    zygote = Zygote()
+    zygote = Zygote(WORKER)
     zygote.process.kill()
     zygote.process.wait()
     worker = _Worker(zygote)
@@ -61,10 +63,10 @@ def test_workers_are_spawned_when_the_zygote_is_gone() -> None:
 
 
 def test_zygote_says_when_it_is_ready_and_one_that_never_forked_is_killed() -> None:
-    starting = Zygote()
+    starting = Zygote(WORKER)
     starting.close()  # mid-import: killed, not waited for
     assert starting.process.returncode == -signal.SIGKILL
-    zygote = Zygote()
+    zygote = Zygote(WORKER)
     try:
         deadline = time.monotonic() + 60
         while not zygote.ready():

@@ -15,6 +15,7 @@ parent's).
 
 from __future__ import annotations
 
+import importlib
 import os
 import select
 import signal
@@ -26,20 +27,21 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-__all__ = ["Zygote", "start_interpreter", "zygote_main"]
+__all__ = ["Zygote", "bind_to_parent", "start_interpreter", "zygote_main"]
 
 _MESSAGE = struct.Struct("!cqi")
 
 
-def start_interpreter(module: str, function: str, fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
-    """A fresh interpreter (this one's ``sys.path``) calling ``module.function(*fds, parent pid)``.
+def start_interpreter(
+    module: str, function: str, fds: tuple[int, ...], extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """A fresh interpreter (this one's ``sys.path``) calling ``module.function(*fds, parent pid, *extra)``.
 
     Its environment keeps numpy's BLAS single-threaded: workers never use it, and the zygote must not
     have threads when it forks.
     """
-    code = (
-        f"import sys; sys.path[:] = {sys.path!r}; from {module} import {function}; {function}(*{fds!r}, {os.getpid()})"
-    )
+    call = f"{function}(*{fds!r}, {os.getpid()}, *{extra!r})"
+    code = f"import sys; sys.path[:] = {sys.path!r}; from {module} import {function}; {call}"
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code], pass_fds=fds, stdin=subprocess.DEVNULL, env=env)
 
@@ -47,10 +49,11 @@ def start_interpreter(module: str, function: str, fds: tuple[int, ...]) -> subpr
 class Zygote:
     """The parent's end: ``fork`` a worker, learn its ``exitcode``."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: str) -> None:
+        """``worker``: ``module:function`` that each forked worker runs on its two pipe ends and our pid."""
         ours, theirs = socket.socketpair()
         try:
-            self.process = start_interpreter(__name__, "zygote_main", (theirs.fileno(),))
+            self.process = start_interpreter(__name__, "zygote_main", (theirs.fileno(),), (worker,))
         finally:
             theirs.close()
         self._sock = ours
@@ -69,7 +72,7 @@ class Zygote:
         return self._ready
 
     def fork(self, task_fd: int, result_fd: int) -> int:
-        """A worker running ``worker_main`` on these pipe ends (the caller closes its copies); its pid.
+        """A worker running the ``worker`` function on these pipe ends (the caller closes its copies); its pid.
 
         ``OSError`` when the zygote is gone.
         """
@@ -130,9 +133,11 @@ class Zygote:
             self.process.wait()
 
 
-def zygote_main(sock_fd: int, parent: int) -> None:
-    """Fork a worker per request; report each worker's pid and, once reaped, its exit code."""
-    from .convert import bind_to_parent, worker_main
+def zygote_main(sock_fd: int, parent: int, worker: str) -> None:
+    """Fork a worker per request, running ``worker`` (``module:function``); report each worker's pid and,
+    once reaped, its exit code."""
+    module, _, name = worker.partition(":")
+    worker_main = getattr(importlib.import_module(module), name)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     bind_to_parent(parent)
@@ -145,6 +150,24 @@ def zygote_main(sock_fd: int, parent: int) -> None:
         sock.sendall(_MESSAGE.pack(b"R", 0, 0))
         _serve(sock, worker_main)
     os._exit(0)
+
+
+def bind_to_parent(parent: int | None) -> None:
+    """Die with the parent (even on SIGKILL, mid-conversion) and let no model file steer onnxruntime.
+
+    EOF on the task pipe only reaches an idle worker; one inside a hanging conversion needs
+    ``PR_SET_PDEATHSIG``. ``ORT_LOAD_CONFIG_FROM_MODEL`` would let a model's metadata set session
+    options (profiling files in the working directory, another optimization level than the cache key's).
+    """
+    os.environ.pop("ORT_LOAD_CONFIG_FROM_MODEL", None)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl: nobody will read our results
+        os._exit(0)
 
 
 def _serve(sock: socket.socket, worker_main: Callable[[int, int, int], None]) -> None:

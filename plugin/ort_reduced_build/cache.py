@@ -27,9 +27,7 @@ and what to do. Every run holds a shared ``flock`` on ``in-use.lock`` while it l
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -46,7 +44,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ._external_data import external_data_locations, external_data_path
 from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
 from ._scratch import Scratch, lock_file
-from ._version import __version__
+from ._version import __version__, onnxruntime_version
 from .config import OpsConfig, format_config, format_value_types, parse_config, parse_value_types
 from .errors import CacheError, ConfigError
 from .settings import ConvertOptions
@@ -63,7 +61,6 @@ _ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 _REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _XXH128 = re.compile(r"[0-9a-f]{32}")
-_VERSION = re.compile(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
 _Files = dict[str, tuple[str, list[int]]]
 """A manifest's files: name -> (xxh3-128, stamp)."""
 _READ_ONLY = 0o444
@@ -477,24 +474,6 @@ def _read_manifest(directory: Path, need: tuple[str, ...]) -> _Manifest:
     if not isinstance(warnings, list) or not all(isinstance(w, str) and w.isprintable() for w in warnings):
         raise ValueError("manifest warnings are malformed")
     return _Manifest(parsed, tuple(warnings), key, inputs)
-
-
-@functools.cache
-def onnxruntime_version() -> str:
-    """The installed onnxruntime's version, without importing it (that costs a second).
-
-    Read from its ``__init__.py`` (``__version__``, as ``onnxruntime.__version__`` reports it), else from
-    its metadata; ``importlib.metadata.PackageNotFoundError`` when it is not installed.
-    """
-    spec = importlib.util.find_spec("onnxruntime")
-    if spec is not None and spec.origin:
-        with suppress(OSError, UnicodeDecodeError):
-            found = _VERSION.search(Path(spec.origin).read_text(encoding="utf-8"))
-            if found:
-                return found[1]
-    from importlib import metadata
-
-    return metadata.version("onnxruntime")
 
 
 def _stamp(path: Path) -> list[int]:

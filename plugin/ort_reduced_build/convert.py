@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._fileio import file_integrity_digest, integrity_digest, mapped
+from ._zygote import bind_to_parent
 from .analyze import ModelUsage, analyze_ort
 from .config import merge
 from .settings import ConvertOptions
@@ -152,24 +153,6 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 600 else text[:600] + "..."
 
 
-def bind_to_parent(parent: int | None) -> None:
-    """Die with the parent (even on SIGKILL, mid-conversion) and let no model file steer onnxruntime.
-
-    EOF on the task pipe only reaches an idle worker; one inside a hanging conversion needs
-    ``PR_SET_PDEATHSIG``. ``ORT_LOAD_CONFIG_FROM_MODEL`` would let a model's metadata set session
-    options (profiling files in the working directory, another optimization level than the cache key's).
-    """
-    os.environ.pop("ORT_LOAD_CONFIG_FROM_MODEL", None)
-    if parent is None or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the prctl: nobody will read our results
-        os._exit(0)
-
-
 def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
     """A worker's loop: receive a task, convert, send the result; ``None`` ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
@@ -299,7 +282,7 @@ class Workers:
         if self._zygote is None and sys.platform.startswith("linux"):
             from ._zygote import Zygote
 
-            self._zygote = Zygote()
+            self._zygote = Zygote(f"{__name__}:worker_main")
 
     def run(self, tasks: Iterable[ConvertTask]) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
         """Convert ``tasks``; yield each with its usage or failure.

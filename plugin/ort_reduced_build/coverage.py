@@ -23,9 +23,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .api import check_model
 from .config import OpsConfig, TypeUsage, merge
 from .errors import OrtReducedBuildError
+from .modelcheck import check_model
 from .pipeline import ModelResult, Request, run
 
 __all__ = [

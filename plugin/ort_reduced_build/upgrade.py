@@ -15,9 +15,9 @@ from pathlib import Path
 from ._fileio import atomic_copy, replacing
 from ._outputs import check_outputs, writing
 from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
-from .api import check_model
 from .discover import printable
 from .errors import OrtReducedBuildError
+from .modelcheck import check_model
 
 __all__ = ["CURRENT_FORMAT_VERSION", "Upgrade", "upgrade_ort"]
 
