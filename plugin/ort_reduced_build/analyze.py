@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _ortwire as ow
 from ._fileio import Buffer
-from .config import NAME_RE, OpsConfig, TypeUsage, parse_config
+from .config import NAME_RE, OpsConfig, TypeUsage, parse_type_entry
 from .errors import AnalyzeError
 
 __all__ = [
@@ -84,7 +84,7 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
         for name in {n for names in opsets.values() for n in names}:
             entry = manager.get_config_entry(domain, name)
             if entry is not None and (domain, name) not in manager.unrestricted:
-                types[domain, name] = parse_config(f"{domain};1;{name}{entry}").types[domain, name]
+                types[domain, name] = parse_type_entry(entry)
     ops = {d: {v: frozenset(n) for v, n in opsets.items()} for d, opsets in required.items()}
     return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)), value_types)
 
