@@ -76,6 +76,7 @@ README.md
 benchmarks/bench_backend.py
 benchmarks/bench_convert.py
 benchmarks/bench_size.py
+docs/architecture.md
 docs/benchmarks.md
 docs/ci.md
 docs/cli.md
