@@ -21,6 +21,7 @@ from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 if TYPE_CHECKING:
     from .build import BuildRequest, BuildResult
+    from .size import SizeReport
 
 __all__ = ["add_build_parser"]
 
@@ -249,7 +250,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     result = build.run(request, echo, check=check)
     for patched in result.patched:
         print(f"patched: {patched}", file=sys.stderr)
-    for line in _size_report(result, baseline):
+    sizes = None if result.problems else _sizes(request, result)
+    for line in _size_report(result, baseline, sizes):
         print(line)
     if result.lto_dropped:
         print(
@@ -266,7 +268,31 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _size_report(result: BuildResult, baseline: tuple[Path, int] | None) -> list[str]:
+def _sizes(request: BuildRequest, result: BuildResult) -> SizeReport | None:
+    """The library's bytes per operator and part, measured and left in the build directory (``explain
+    --build-dir`` reads them); None, with a warning, when they cannot be measured."""
+    from ._cli_size import measure_build_dir
+    from .build import check_source
+    from .errors import SizeError
+    from .size import load_build_sizes, save_build_sizes
+
+    try:
+        if result.up_to_date:
+            report, _, key = load_build_sizes(request.build_dir)
+            if key == result.key:
+                return report
+    except SizeError:
+        pass
+    try:
+        report = measure_build_dir(request.build_dir)
+    except SizeError as exc:
+        print(f"warning: the library's size per operator is not known: {exc}", file=sys.stderr)
+        return None
+    save_build_sizes(request.build_dir, report, result.key, check_source(request.ort_source))
+    return report
+
+
+def _size_report(result: BuildResult, baseline: tuple[Path, int] | None, sizes: SizeReport | None) -> list[str]:
     from ._elf import machine
 
     state = "up to date" if result.up_to_date else "built"
@@ -279,4 +305,7 @@ def _size_report(result: BuildResult, baseline: tuple[Path, int] | None) -> list
         if size:
             delta = result.size - size
             lines.append(f"  {delta:+,} bytes ({delta / size:+.1%}) against {what} ({size:,} bytes)")
+    if sizes is not None and sizes.ops:
+        largest = ", ".join(f"{o.op} {o.bytes:,}" for o in sizes.ops[:5])
+        lines.append(f"  what dropping an operator saves (bytes): {largest}; all: ort-reduced-build size --build-dir")
     return lines

@@ -225,7 +225,23 @@ def compose(
         defines.append(f"ONNX_CUSTOM_PROTOC_EXECUTABLE={request.protoc}")
     if request.deps_dir is not None:
         defines += _ortdeps.fetchcontent_defines(request.ort_source, request.deps_dir)
+    defines, user_defines = _link_map_define(request, host, defines, user_defines)
     return [*argv, "--cmake_extra_defines", *defines, *user_defines]
+
+
+def _link_map_define(
+    request: BuildRequest, host: Host, defines: list[str], user_defines: list[str]
+) -> tuple[list[str], list[str]]:
+    """Ask the linker for a map beside the library (ELF targets): ORT strips minimal builds, and the map
+    is what names the library's bytes for ``size``. A user's own shared-library linker flags keep it."""
+    if request.apple is not None or (host.system in ("Darwin", "Windows") and request.android is None):
+        return defines, user_defines
+    flag = f"-Wl,-Map={library_path(request, host)}.map"
+    prefix = "CMAKE_SHARED_LINKER_FLAGS="
+    theirs = [d for d in user_defines if d.startswith(prefix)]
+    if theirs:
+        return defines, [f"{d} {flag}" if d == theirs[-1] else d for d in user_defines]
+    return [*defines, prefix + flag], user_defines
 
 
 def _op_flags(config: OpsConfig, extra: Sequence[str]) -> list[str]:

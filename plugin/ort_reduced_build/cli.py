@@ -24,6 +24,7 @@ from ._cli_common import (
     say,
     summary,
 )
+from ._cli_size import add_size_parser
 from ._cli_verify import add_verify_parser
 from ._version import __version__
 from .discover import discover_paths
@@ -136,6 +137,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_ci_parsers(sub)
     add_build_parser(sub)
     add_verify_parser(sub)
+    add_size_parser(sub)
     for verb in sub.choices.values():  # -v/-q after the verb too, as pip takes them
         add_verbosity_options(verb, suffix="_after_verb")
     return parser
