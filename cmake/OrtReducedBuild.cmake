@@ -329,7 +329,8 @@ endfunction()
 
 function(ort_reduced_build_add_runtime target)
   set(fn "ort_reduced_build_add_runtime(${target})")
-  cmake_parse_arguments(PARSE_ARGV 1 ARG "TYPE_REDUCTION;NO_TYPE_REDUCTION;NO_LTO;NO_VERIFY;VERIFY"
+  cmake_parse_arguments(PARSE_ARGV 1 ARG
+                        "TYPE_REDUCTION;NO_TYPE_REDUCTION;NO_EXTRA_TYPE_REDUCTION;NO_LTO;NO_VERIFY;VERIFY"
                         "CONFIG;ORT_SOURCE_DIR;DEPS_DIR;MINIMAL_BUILD;INPUTS" "BUILD_ARGS;MODELS")
   _ort_reduced_build_check_parsed("${fn}")
   if(NOT DEFINED ARG_CONFIG)
@@ -376,6 +377,9 @@ function(ort_reduced_build_add_runtime target)
   set(args build --ort-source "${source}" --config "${config}" --build-dir "${dir}" --minimal-build ${minimal})
   if(ARG_NO_TYPE_REDUCTION)
     list(APPEND args --no-type-reduction)
+  endif()
+  if(ARG_NO_EXTRA_TYPE_REDUCTION)
+    list(APPEND args --no-extra-type-reduction)
   endif()
   if(ARG_NO_LTO)
     list(APPEND args --no-lto)

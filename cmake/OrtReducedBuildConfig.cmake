@@ -78,16 +78,18 @@ Commands
     ort_reduced_build_add_runtime(<target> CONFIG <file or config target>
                                   [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
                                   [MINIMAL_BUILD basic|extended]
-                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_LTO]
-                                  [MODELS <file>...] [NO_VERIFY | VERIFY [INPUTS <file>]]
+                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_EXTRA_TYPE_REDUCTION]
+                                  [NO_LTO] [MODELS <file>...] [NO_VERIFY | VERIFY [INPUTS <file>]]
                                   [BUILD_ARGS <build.py argument>...])
 
   Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
   ``tools/ci_build/build.py --minimal_build --include_ops_by_config`` in
   ``${CMAKE_CURRENT_BINARY_DIR}/<target>``, through ``ort-reduced-build build``, which picks the
   flags from the config. The custom target ``<target>-build`` runs it; it rebuilds only when the
-  config's content (comments aside) or the command changes; ``NO_LTO`` turns link-time
-  optimization (on by default, for size) off. ``<target>-dry-run`` prints the
+  config's content (comments aside, but for its ``# graph types`` lines) or the command changes;
+  ``NO_LTO`` turns link-time optimization (on by default, for size) off. ``NO_EXTRA_TYPE_REDUCTION``
+  keeps every typed kernel of the ops ORT's type reduction leaves whole (``ai.onnx.ml``, most contrib
+  ops); by default those registered for types on none of their nodes are left out. ``<target>-dry-run`` prints the
   build.py command line. Any other cross build (``CMAKE_TOOLCHAIN_FILE``, e.g. aarch64 Linux) builds
   ORT with the same toolchain file. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
   (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)

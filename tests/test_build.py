@@ -104,7 +104,8 @@ def test_the_linker_writes_a_map_beside_an_elf_library(stub_ort: Path) -> None:
     theirs = request(stub_ort, extra_args=("--cmake_extra_defines", "CMAKE_SHARED_LINKER_FLAGS=-Wl,-z,now"))
     argv = build.compose(theirs, TYPED, LINUX)
     flags = [a for a in argv if a.startswith("CMAKE_SHARED_LINKER_FLAGS=")]
-    assert flags == [f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-z,now -Wl,-Map={theirs.build_dir}/MinSizeRel/libonnxruntime.so.map"]
+    link_map = theirs.build_dir / "MinSizeRel" / "libonnxruntime.so.map"
+    assert flags == [f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-z,now -Wl,-Map={link_map}"]
     ios = build.compose(request(stub_ort, apple=AppleTarget("15.1")), TYPED, Host("Darwin", False, True))
     assert not any("-Map=" in a for a in ios)  # Apple's linker writes no GNU map
 

@@ -81,6 +81,13 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="keep only the types the config lists per op (default: on)",
     )
     p.add_argument(
+        "--extra-type-reduction",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also leave out the typed kernels of ops ORT's type reduction keeps whole (ai.onnx.ml, most contrib "
+        "ops) for types on none of their nodes, as the config's '# graph types' lines record them (default: on)",
+    )
+    p.add_argument(
         "--lto",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -199,6 +206,7 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         build_dir=args.build_dir.resolve(),
         minimal_build=args.minimal_build,
         type_reduction=args.type_reduction,
+        extra_type_reduction=args.extra_type_reduction,
         lto=args.lto,
         deps_dir=args.deps_dir.resolve() if args.deps_dir else None,
         android=android,
@@ -305,6 +313,9 @@ def _size_report(result: BuildResult, baseline: tuple[Path, int] | None, sizes: 
         if size:
             delta = result.size - size
             lines.append(f"  {delta:+,} bytes ({delta / size:+.1%}) against {what} ({size:,} bytes)")
+    if result.trimmed:
+        left_out = ", ".join(result.trimmed)
+        lines.append(f"  extra type reduction left out {len(result.trimmed)} typed kernel(s): {left_out}")
     if sizes is not None and sizes.ops:
         largest = ", ".join(f"{o.op} {o.bytes:,}" for o in sizes.ops[:5])
         lines.append(f"  what dropping an operator saves (bytes): {largest}; all: ort-reduced-build size --build-dir")

@@ -31,9 +31,9 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -41,7 +41,16 @@ from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity
 from ._onnxwire import may_have_external_data
 from ._scratch import Scratch
 from ._version import __version__
-from .config import OpsConfig, format_config, format_value_types, parse_config, parse_value_types
+from .config import (
+    OpKey,
+    OpsConfig,
+    format_config,
+    format_graph_types,
+    format_value_types,
+    parse_config,
+    parse_graph_types,
+    parse_value_types,
+)
 from .discover import printable
 from .errors import CacheError, ConfigError, ModelError
 from .settings import ConvertOptions
@@ -97,6 +106,7 @@ class CacheEntry:
     usage: OpsConfig
     warnings: tuple[str, ...]
     value_types: frozenset[str]
+    graph_types: Mapping[OpKey, frozenset[str]] = field(default_factory=dict)
 
     @property
     def ort(self) -> Path:
@@ -255,12 +265,13 @@ class Cache:
             usage = parse_config(usage_text, str(directory / "usage.config"))
             recorded = parse_value_types(usage_text)
             value_types = frozenset({"unknown"}) if recorded is None else recorded
+            graph_types = parse_graph_types(usage_text)
         except (OSError, ValueError, KeyError, TypeError, ConfigError):  # UnicodeDecodeError is a ValueError
             self._discard(key, directory, identity)
             return None
         if restamped:
             self._restamp(key, directory, manifest, restamped)
-        return CacheEntry(directory, usage, manifest.warnings, value_types)
+        return CacheEntry(directory, usage, manifest.warnings, value_types, graph_types)
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
@@ -312,7 +323,8 @@ class Cache:
         ``key`` must come from this ``Cache``'s ``key()``: the manifest records its inputs as they are now.
         """
         usage_file = staging / "usage.config"
-        usage_file.write_text(format_config(usage.config, [format_value_types(usage.value_types)]), encoding="utf-8")
+        header = [format_value_types(usage.value_types), *format_graph_types(usage.graph_types)]
+        usage_file.write_text(format_config(usage.config, header), encoding="utf-8")
         warnings = usage.warnings
         digests = {**digests, usage_file.name: file_integrity_digest(usage_file)}
         for name in digests:
@@ -321,13 +333,13 @@ class Cache:
         inputs = self._inputs.get(key, "")
         (staging / "manifest.json").write_bytes(_Manifest(files, warnings, key, inputs).encode())
         if self.root is None:
-            return CacheEntry(staging, usage.config, warnings, usage.value_types)
+            return CacheEntry(staging, usage.config, warnings, usage.value_types, usage.graph_types)
         directory = self._directory(key)
         directory.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
                 staging.rename(directory)
-                return CacheEntry(directory, usage.config, warnings, usage.value_types)
+                return CacheEntry(directory, usage.config, warnings, usage.value_types, usage.graph_types)
             except OSError:  # another build published it first: theirs is equal by construction
                 existing = self.get(key, tuple(digests))  # (a bad one is discarded here, and the rename retried)
                 if existing is not None:

@@ -31,10 +31,12 @@ __all__ = [
     "OpsConfig",
     "TypeUsage",
     "format_config",
+    "format_graph_types",
     "format_options",
     "format_value_types",
     "merge",
     "parse_config",
+    "parse_graph_types",
     "parse_header",
     "parse_value_types",
     "read_config",
@@ -52,6 +54,11 @@ VALUE_TYPES_PREFIX = "# value types: "
 """A comment line of ours (ORT's parsers skip it): every value type the models hold, for ``build`` to
 leave out type support (``--disable_types``) no model needs. Absent when not known (merged configs)."""
 _VALUE_TYPE_RE = re.compile(r"[a-z0-9_]+")
+GRAPH_TYPES_PREFIX = "# graph types "
+"""Comment lines of ours, one per op the config gives no types (ORT has no type processor for it): the
+element types on its nodes, e.g. ``# graph types ai.onnx.ml:Scaler: float``. ``build`` keeps only the
+kernels registered for them; an op without such a line keeps all of its kernels."""
+_GRAPH_TYPES_RE = re.compile(r"^# graph types ([A-Za-z0-9_.]+):([A-Za-z0-9_.]+): ([A-Za-z0-9_:,]+)$")
 _MODEL_PREFIX = "# - "
 _OPTIONS_RE = re.compile(
     r"# optimization level (?P<level>[a-z]+), style (?P<styles>[A-Za-z+]+), type reduction (?P<tr>on|off)"
@@ -282,6 +289,21 @@ def format_config(config: OpsConfig, header: Sequence[str] = ()) -> str:
 def format_value_types(value_types: Iterable[str]) -> str:
     """The header line (without ``# ``) recording the models' value types, sorted."""
     return VALUE_TYPES_PREFIX.removeprefix("# ") + ",".join(sorted(value_types))
+
+
+def format_graph_types(graph_types: Mapping[OpKey, Iterable[str]]) -> list[str]:
+    """The header lines (without ``# ``) recording the graph types of ops, sorted."""
+    prefix = GRAPH_TYPES_PREFIX.removeprefix("# ")
+    return [f"{prefix}{d}:{op}: {','.join(sorted(types))}" for (d, op), types in sorted(graph_types.items())]
+
+
+def parse_graph_types(text: str) -> dict[OpKey, frozenset[str]]:
+    """The graph types a config's header records per op (malformed lines are ignored: the op stays whole)."""
+    out: dict[OpKey, frozenset[str]] = {}
+    for line in text.splitlines():
+        if (found := _GRAPH_TYPES_RE.match(line)) is not None:
+            out[found[1], found[2]] = frozenset(found[3].split(","))
+    return out
 
 
 def parse_value_types(text: str) -> frozenset[str] | None:

@@ -18,9 +18,17 @@ from pathlib import Path
 
 from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._version import __version__
-from .analyze import ModelUsage, analyze_ort, read_ort_file, saved_runtime_optimizations
+from .analyze import ModelUsage, analyze_ort, merge_graph_types, read_ort_file, saved_runtime_optimizations
 from .cache import Cache, CacheEntry
-from .config import OpsConfig, format_config, format_options, format_value_types, merge, read_config
+from .config import (
+    OpsConfig,
+    format_config,
+    format_graph_types,
+    format_options,
+    format_value_types,
+    merge,
+    read_config,
+)
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError, OutputError
@@ -241,11 +249,13 @@ def _analyze_given_ort(model: Model) -> ModelResult:
     ]
     # A replay rewrites nodes into values this file does not describe: their types are unknown.
     value_types = usage.value_types | ({"unknown"} if replayed else set())
-    return ModelResult(model, "ort", ModelUsage(merge([usage.config, *produced]), usage.warnings, value_types))
+    config = merge([usage.config, *produced])
+    return ModelResult(model, "ort", ModelUsage(config, usage.warnings, value_types, usage.graph_types))
 
 
 def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
-    return ModelResult(model, style, ModelUsage(entry.usage, entry.warnings, entry.value_types), cached=cached)
+    usage = ModelUsage(entry.usage, entry.warnings, entry.value_types, entry.graph_types)
+    return ModelResult(model, style, usage, cached=cached)
 
 
 def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Path, str], CacheEntry]) -> Result:
@@ -305,6 +315,10 @@ def _header(request: Request, results: Sequence[ModelResult]) -> list[str]:
     if not request.extra_configs:  # merged configs do not say which types their models hold
         value_types = frozenset().union(*(r.usage.value_types for r in results if r.usage is not None))
         header.append(format_value_types(value_types))
+    if request.type_reduction and request.globally_allowed_types is None:
+        graph_types = merge_graph_types(r.usage for r in results if r.usage is not None)
+        extra = {key for path in request.extra_configs for key in read_config(path).op_keys()}
+        header += format_graph_types({k: v for k, v in graph_types.items() if k not in extra})
     return header
 
 
