@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 __all__ = ["Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
 
 _LAYOUT = "v2"  # v2: manifests record xxh3-128
+_ANALYSIS = 2
+"""What an entry's usage.config records: 2 adds the '# graph types' lines (older entries lack them)."""
 _ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 _REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -206,6 +208,7 @@ class Cache:
         externals = [external_data_path(model, loc) for loc in locations]
         material = {
             "layout": _LAYOUT,
+            "analysis": _ANALYSIS,
             "plugin": __version__,
             "onnxruntime": onnxruntime_version(),
             "model": model_digest,
