@@ -127,7 +127,7 @@ def main() -> None:
         return
     work = Path(args.build_dir or tempfile.mkdtemp(prefix="ort-rb-size-"))
     work.mkdir(parents=True, exist_ok=True)
-    config = work.parent / f"{work.name}.sample.config"
+    config = work / "sample.config"
     subprocess.run([*CLI, "config", str(SAMPLE_MODELS), "-o", str(config)], check=True)
     builds = [("ORT's type reduction only", build(args, config, work, ["--no-extra-type-reduction"]))]
     builds.append(("defaults (+ extra type reduction)", build(args, config, work, [])))
