@@ -330,7 +330,7 @@ endfunction()
 function(ort_reduced_build_add_runtime target)
   set(fn "ort_reduced_build_add_runtime(${target})")
   cmake_parse_arguments(PARSE_ARGV 1 ARG
-                        "TYPE_REDUCTION;NO_TYPE_REDUCTION;NO_EXTRA_TYPE_REDUCTION;NO_LTO;NO_VERIFY;VERIFY"
+                        "TYPE_REDUCTION;NO_TYPE_REDUCTION;NO_EXTRA_TYPE_REDUCTION;NO_LTO;NO_EXCEPTIONS;NO_VERIFY;VERIFY"
                         "CONFIG;ORT_SOURCE_DIR;DEPS_DIR;MINIMAL_BUILD;INPUTS" "BUILD_ARGS;MODELS")
   _ort_reduced_build_check_parsed("${fn}")
   if(NOT DEFINED ARG_CONFIG)
@@ -383,6 +383,9 @@ function(ort_reduced_build_add_runtime target)
   endif()
   if(ARG_NO_LTO)
     list(APPEND args --no-lto)
+  endif()
+  if(ARG_NO_EXCEPTIONS)
+    list(APPEND args --no-exceptions)
   endif()
   if(NOT deps STREQUAL "")
     list(APPEND args --deps-dir "${deps}")

@@ -79,7 +79,8 @@ Commands
                                   [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
                                   [MINIMAL_BUILD basic|extended]
                                   [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_EXTRA_TYPE_REDUCTION]
-                                  [NO_LTO] [MODELS <file>...] [NO_VERIFY | VERIFY [INPUTS <file>]]
+                                  [NO_LTO] [NO_EXCEPTIONS] [MODELS <file>...]
+                                  [NO_VERIFY | VERIFY [INPUTS <file>]]
                                   [BUILD_ARGS <build.py argument>...])
 
   Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
@@ -89,7 +90,9 @@ Commands
   config's content (comments aside, but for its ``# graph types`` lines) or the command changes;
   ``NO_LTO`` turns link-time optimization (on by default, for size) off. ``NO_EXTRA_TYPE_REDUCTION``
   keeps every typed kernel of the ops ORT's type reduction leaves whole (``ai.onnx.ml``, most contrib
-  ops); by default those registered for types on none of their nodes are left out. ``<target>-dry-run`` prints the
+  ops); by default those registered for types on none of their nodes are left out. ``NO_EXCEPTIONS``
+  builds without C++ exceptions (build.py ``--disable_exceptions``, as ORT's mobile builds): smaller, but
+  an error ORT raises aborts the process instead of returning an ``OrtStatus``. ``<target>-dry-run`` prints the
   build.py command line. Any other cross build (``CMAKE_TOOLCHAIN_FILE``, e.g. aarch64 Linux) builds
   ORT with the same toolchain file. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
   (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)

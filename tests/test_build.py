@@ -430,3 +430,11 @@ def test_lto_is_on_unless_turned_off(stub_ort: Path) -> None:
     assert "--enable_lto" not in build.compose(request(stub_ort, lto=False), TYPED, LINUX)
     given = build.compose(request(stub_ort, extra_args=("--enable_lto",)), TYPED, LINUX)
     assert given.count("--enable_lto") == 1
+
+
+def test_no_exceptions_is_build_py_disable_exceptions_once(stub_ort: Path) -> None:
+    argv = build.compose(request(stub_ort, exceptions=False), TYPED, LINUX)
+    assert argv.count("--disable_exceptions") == 1
+    assert "--disable_exceptions" not in build.compose(request(stub_ort), TYPED, LINUX)
+    given = request(stub_ort, exceptions=False, extra_args=("--disable_exceptions",))
+    assert build.compose(given, TYPED, LINUX).count("--disable_exceptions") == 1

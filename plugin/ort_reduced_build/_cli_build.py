@@ -93,6 +93,13 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=True,
         help="link-time optimization, for a smaller library (default: on)",
     )
+    p.add_argument(
+        "--no-exceptions",
+        dest="exceptions",
+        action="store_false",
+        help="build.py --disable_exceptions, as ORT's mobile builds: smaller, but ORT's errors abort the process "
+        "instead of returning an OrtStatus",
+    )
     p.add_argument("-j", "--jobs", type=positive_int, help="parallel compile jobs (default: all CPUs)")
     p.add_argument("--cmake", type=_path, help="CMake for ORT (default: the one beside this Python, else PATH)")
     p.add_argument(
@@ -208,6 +215,7 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         type_reduction=args.type_reduction,
         extra_type_reduction=args.extra_type_reduction,
         lto=args.lto,
+        exceptions=args.exceptions,
         deps_dir=args.deps_dir.resolve() if args.deps_dir else None,
         android=android,
         apple=apple,

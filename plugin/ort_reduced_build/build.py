@@ -136,6 +136,10 @@ class BuildRequest:
     lto: bool = True
     """Link-time optimization (``--enable_lto``; ORT's CMake drops it with a warning where the compiler
     has none): 17 % smaller with ``--disable_types`` for the sample's models."""
+    exceptions: bool = True
+    """C++ exceptions in the runtime. False: ``--disable_exceptions``, as ORT's mobile builds: smaller, but an
+    error ORT raises (``ORT_THROW``, ``ORT_ENFORCE``: a bad input shape, a missing file) aborts the process
+    instead of coming back as an ``OrtStatus``."""
     deps_dir: Path | None = None
     """ORT's dependency sources, one directory per ``cmake/deps.txt`` name (air-gapped builds)."""
     android: AndroidTarget | None = None
@@ -226,6 +230,8 @@ def compose(
     argv += _type_flags(config, value_types, extra, request.ort_source)
     if request.lto and "--enable_lto" not in extra:
         argv.append("--enable_lto")
+    if not request.exceptions and "--disable_exceptions" not in extra:
+        argv.append("--disable_exceptions")
     argv += ["--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error"]
     argv += ["--parallel", *([str(request.jobs)] if request.jobs else [])]
     if request.cmake is not None:
