@@ -29,11 +29,11 @@ needs_toolchain = pytest.mark.skipif(
 )
 
 
-def standin(directory: Path, *, double: bool, stripped: bool) -> Path:
+def standin(directory: Path, *, double: bool, stripped: bool, compiler: str = "g++") -> Path:
     """The stand-in library (its link map beside it when stripped, as ``build`` keeps one)."""
     name = f"libonnxruntime_standin{'_double' if double else ''}{'_stripped' if stripped else ''}.so"
     library = directory / name
-    argv = ["g++", *FLAGS, "-Wl,--gc-sections", "-o", str(library), str(STANDIN)]
+    argv = [compiler, *FLAGS, "-Wl,--gc-sections", "-o", str(library), str(STANDIN)]
     argv += ["-DWITH_DOUBLE"] if double else []
     argv += ["-s", f"-Wl,-Map={library}.map"] if stripped else []
     subprocess.run(argv, check=True)
@@ -74,14 +74,26 @@ def test_symbols_read_ort_naming_conventions() -> None:
     assert _symbols.part_by_name("strlen") is None
 
 
+AARCH64 = pytest.param(
+    "aarch64-linux-gnu-g++",
+    marks=pytest.mark.skipif(
+        not (shutil.which("aarch64-linux-gnu-g++") and shutil.which("aarch64-linux-gnu-objdump")),
+        reason="needs aarch64-linux-gnu-g++ and -objdump (binutils-aarch64-linux-gnu) for the aarch64 stand-in",
+    ),
+    id="aarch64",
+)
+
+
 @needs_toolchain
+@pytest.mark.parametrize("compiler", ["g++", AARCH64])
 @pytest.mark.parametrize("stripped", [False, True], ids=["symbol-table", "link-map"])
-def test_a_type_weighs_what_the_library_loses_without_it(tmp_path: Path, stripped: bool) -> None:
+def test_a_type_weighs_what_the_library_loses_without_it(tmp_path: Path, stripped: bool, compiler: str) -> None:
     """The double kernel's figure is the size difference of the builds with and without it (within 10 %),
-    named by the symbol table or, stripped, by the link map."""
-    both = standin(tmp_path, double=True, stripped=stripped)
-    single = standin(tmp_path, double=False, stripped=stripped)
+    named by the symbol table or, stripped, by the link map; x86-64 and aarch64 code (its adrp/add pairs)."""
+    both = standin(tmp_path, double=True, stripped=stripped, compiler=compiler)
+    single = standin(tmp_path, double=False, stripped=stripped, compiler=compiler)
     report = measure(both, link_map_for(both))
+    assert report.machine == ("aarch64" if compiler.startswith("aarch64") else "x86_64")
     assert report.names_from == ("link map " + both.name + ".map" if stripped else "symbol table")
     ops = {f"{o.domain}:{o.op}": o for o in report.ops}
     assert set(ops) == {"ai.onnx.ml:TreeEnsembleClassifier", "ai.onnx:Relu"}

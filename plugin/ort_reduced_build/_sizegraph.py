@@ -37,6 +37,9 @@ OVERHEAD = "ELF headers, dynamic symbols, PLT, padding"
 OpKey = tuple[str, str]
 """``(domain, op)``."""
 _CONTENT = re.compile(r"^\.(text|rodata|data|tdata|init_array|fini_array|preinit_array|init|fini|got)\b")
+_CODE = re.compile(r"^\.(text|init|fini)(\.|$)")
+_PADDING = 64
+"""The largest alignment padding before a function (64-byte aligned kernels)."""
 _SECTION_PARTS = {".got": OVERHEAD, ".got.plt": OVERHEAD, ".init": "C runtime startup", ".fini": "C runtime startup"}
 _SECTION_PARTS |= dict.fromkeys((".init_array", ".fini_array", ".preinit_array"), "static initializers")
 _ROOTS = re.compile(r"^\.(init_array|fini_array|preinit_array|init|fini)\b")
@@ -111,7 +114,8 @@ def _named(elf: Elf, link_map: Path | None, notes: list[str]) -> tuple[list[Piec
 
 def _tile(elf: Elf, pieces: Iterable[Piece], marks: Iterable[tuple[str, int]]) -> list[Piece]:
     """Non-overlapping pieces covering every content section: aliases and overlaps dropped, the gaps cut
-    at ``marks`` (labels, and addresses something refers to) and named after the label, if any."""
+    at ``marks`` (labels, and addresses something refers to) and named after the label, if any. In code,
+    a short unnamed gap before a function is its alignment padding: it goes with the function."""
     by_section: dict[str, list[Piece]] = defaultdict(list)
     for p in pieces:
         by_section[p.section].append(p)
@@ -125,12 +129,22 @@ def _tile(elf: Elf, pieces: Iterable[Piece], marks: Iterable[tuple[str, int]]) -
         for p in sorted(by_section[s.name], key=lambda p: (p.address, -p.size, p.name)):
             if p.address + p.size <= cursor or p.address >= end:
                 continue
-            out += _gap(s.name, cursor, p.address, cuts, labels)
-            cursor = max(p.address, cursor)
-            out.append(Piece(p.name, s.name, cursor, min(p.address + p.size, end) - cursor, p.origin))
+            gap = _gap(s.name, cursor, p.address, cuts, labels)
+            if _padding(gap):
+                start = cursor  # the function takes its alignment padding
+            else:
+                out += gap
+                start = max(p.address, cursor)
+            out.append(Piece(p.name, s.name, start, min(p.address + p.size, end) - start, p.origin))
             cursor = min(p.address + p.size, end)
         out += _gap(s.name, cursor, end, cuts, labels)
     return out
+
+
+def _padding(gap: list[Piece]) -> bool:
+    """A short unnamed run of code before a function: its alignment."""
+    only = gap[0] if len(gap) == 1 else None
+    return only is not None and only.name.startswith("<") and only.size <= _PADDING and bool(_CODE.match(only.section))
 
 
 def _gap(section: str, start: int, end: int, cuts: list[int], labels: dict[int, str]) -> list[Piece]:

@@ -32,6 +32,8 @@ _BRANCH = re.compile(r"^(call|j|b|bl|blx|cb|tb|jal|beq|bne|blt|bge|bltu|bgeu)", 
 _ADRP = re.compile(r"^(x\d+), (?:0x)?([0-9a-f]+)")
 _ADD = re.compile(r"^(x\d+), (x\d+), #(?:0x)?([0-9a-f]+)$")
 _LOAD = re.compile(r"\[(x\d+), #(?:0x)?([0-9a-f]+)\]")
+_NO_DESTINATION = re.compile(r"^(st|cmp|cmn|tst|cb|tb|prfm|b\.|(b|bl|br|blr|ret|nop)$)")
+"""aarch64 instructions whose first operand is not a register they write (stores, compares, branches)."""
 
 
 def disassembler(machine: str) -> str | None:
@@ -67,14 +69,24 @@ def references(tool: str, library: Path) -> list[tuple[int, int]]:
     return out
 
 
+def _page_target(mnemonic: str, operands: str, pages: dict[str, int]) -> int | None:
+    """aarch64: an address made of the page an ``adrp`` loaded and an ``add``/load/store offset."""
+    if mnemonic == "add" and (found := _ADD.match(operands)) and found[2] in pages:
+        return pages[found[2]] + int(found[3], 16)
+    if mnemonic.startswith(("ldr", "str", "ldp", "stp")) and (found := _LOAD.search(operands)) and found[1] in pages:
+        return pages[found[1]] + int(found[2], 16)
+    return None
+
+
 def _target(mnemonic: str, operands: str, pages: dict[str, int]) -> int | None:
     if mnemonic == "adrp" and (found := _ADRP.match(operands)):
         pages[found[1]] = int(found[2], 16)
         return None
-    if mnemonic == "add" and (found := _ADD.match(operands)) and found[2] in pages:
-        return pages[found[2]] + int(found[3], 16)
-    if mnemonic.startswith("ldr") and (found := _LOAD.search(operands)) and found[1] in pages:
-        return pages[found[1]] + int(found[2], 16)
+    target = _page_target(mnemonic, operands, pages)
+    if pages and not _NO_DESTINATION.match(mnemonic):  # the register now holds something else
+        pages.pop("x" + operands.split(",", 1)[0].strip()[1:], None)
+    if target is not None:
+        return target
     if (_BRANCH.match(mnemonic) or mnemonic in ("adr", "lea")) and (found := _TARGET.search(operands)):
         return int(found[1], 16)
     if "//" not in operands and (found := _COMMENT.search(operands)):
