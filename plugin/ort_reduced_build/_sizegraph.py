@@ -16,7 +16,6 @@ of whatever refers to it.
 from __future__ import annotations
 
 import re
-import shutil
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
@@ -227,7 +226,8 @@ def _by_namespace(keys: list[OpKey], name: str) -> list[OpKey]:
 def owners(
     graph: Graph, elf: Elf, archives: Path | None, notes: list[str]
 ) -> tuple[list[str], dict[OpKey, dict[str, int]]]:
-    """Each piece's owner (``op:domain:Op`` or a part; "" when none) and per op, per type, its bytes."""
+    """Each piece's owner (``op:domain:Op``, a part, "" for none) and, per op with several typed kernels,
+    what dropping each type alone would save."""
     seeds = _seeds(graph, elf.wide)
     live = graph.reach()
     every_seed = set().union(*(s for per_type in seeds.values() for s in per_type.values()))
@@ -245,17 +245,18 @@ def owners(
         }
     for i in kernels:
         owner[i] = owner[i] or SHARED
-    _name_parts(graph, owner, archives)
+    _name_parts(graph, owner, archives, elf.machine)
     _inherit(graph, owner)
     if len(live) < len(graph.pieces) // 2:
         notes.append(f"only {len(live)} of {len(graph.pieces)} pieces reached from the exports: figures are rough")
     return owner, typed
 
 
-def _name_parts(graph: Graph, owner: list[str], archives: Path | None) -> None:
+def _name_parts(graph: Graph, owner: list[str], archives: Path | None, machine: str) -> None:
     """Parts by name: namespaces, then the static library defining the name; what only the catch-all
     ``onnxruntime::`` names takes its referrers' part first."""
-    index = _symbols.archive_parts(archives, _nm()) if archives is not None else {}
+    nm = _xrefs.binutil(machine, "nm", gcc=True)
+    index = _symbols.archive_parts(archives, nm) if archives is not None else {}
     fallback = {}
     for i, name in enumerate(graph.names):
         piece = graph.pieces[i]
@@ -290,7 +291,3 @@ def _inherit(graph: Graph, owner: list[str]) -> None:
             if len(theirs) == 1:
                 owner[i] = theirs.pop()
                 changed = True
-
-
-def _nm() -> str | None:
-    return shutil.which("gcc-nm") or shutil.which("nm") or shutil.which("llvm-nm")

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["disassembler", "references"]
+__all__ = ["binutil", "disassembler", "references"]
 
 _TRIPLES = {
     "x86_64": ("x86_64-linux-gnu",),
@@ -36,13 +36,20 @@ _NO_DESTINATION = re.compile(r"^(st|cmp|cmn|tst|cb|tb|prfm|b\.|(b|bl|br|blr|ret|
 """aarch64 instructions whose first operand is not a register they write (stores, compares, branches)."""
 
 
+def binutil(machine: str, tool: str, *, gcc: bool = False) -> str | None:
+    """The binutils ``tool`` (``objdump``, ``nm``) for ``machine``'s files: the target's own, the host's
+    when it is that machine, else LLVM's (None when there is none). ``gcc``: prefer GCC's wrapper
+    (``gcc-nm``: it reads LTO objects)."""
+    host = _HOST.get(platform.machine().lower(), platform.machine().lower())
+    prefixes = [f"{triple}-" for triple in _TRIPLES.get(machine, ())] + ([""] if host == machine else [])
+    names = [f"{p}gcc-{tool}" for p in prefixes] if gcc else []
+    names += [f"{p}{tool}" for p in prefixes] + [f"llvm-{tool}", f"{tool}-multiarch"]
+    return next((found for name in names if (found := shutil.which(name))), None)
+
+
 def disassembler(machine: str) -> str | None:
     """An ``objdump`` that reads code for ``machine`` (None when there is none)."""
-    host = _HOST.get(platform.machine().lower(), platform.machine().lower())
-    names = [f"{triple}-objdump" for triple in _TRIPLES.get(machine, ())]
-    names += ["objdump"] if host == machine else []
-    names += ["llvm-objdump", "objdump-multiarch"]
-    return next((found for name in names if (found := shutil.which(name))), None)
+    return binutil(machine, "objdump")
 
 
 def references(tool: str, library: Path) -> list[tuple[int, int]]:
