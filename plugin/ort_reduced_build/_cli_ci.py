@@ -97,7 +97,7 @@ def _sizes(explanation: Explanation, build_dir: Path) -> tuple[dict[str, object]
     models = {}
     for model, only in explanation.single_model_ops().items():
         models[model] = sum(weights.get(name, 0) for name in only)
-        lines.append(f"  dropping {model} saves about {models[model]:,} bytes ({len(only)} op(s) only it needs)")
+        lines.append(f"  dropping {model} saves at least {models[model]:,} bytes ({len(only)} op(s) only it needs)")
     return {"measured": measured, "ops": ops, "models": models}, lines
 
 
