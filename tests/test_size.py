@@ -30,14 +30,22 @@ needs_toolchain = pytest.mark.skipif(
 
 
 def standin(directory: Path, *, double: bool, stripped: bool, compiler: str = "g++") -> Path:
-    """The stand-in library (its link map beside it when stripped, as ``build`` keeps one)."""
+    """The stand-in library (its link map beside it when stripped, as ``build`` keeps one). ``compiler``
+    ``g++ lld`` links with LLVM's lld (the NDK's linker, with its own map format)."""
     name = f"libonnxruntime_standin{'_double' if double else ''}{'_stripped' if stripped else ''}.so"
     library = directory / name
-    argv = [compiler, *FLAGS, "-Wl,--gc-sections", "-o", str(library), str(STANDIN)]
+    compiler, _, linker = compiler.partition(" ")
+    lld = [f"-B{Path(found).parent}", "-fuse-ld=lld"] if linker and (found := _lld()) else []
+    argv = [compiler, *FLAGS, *lld, "-Wl,--gc-sections", "-o", str(library), str(STANDIN)]
     argv += ["-DWITH_DOUBLE"] if double else []
     argv += ["-s", f"-Wl,-Map={library}.map"] if stripped else []
     subprocess.run(argv, check=True)
     return library
+
+
+def _lld() -> str | None:
+    """An ``ld.lld`` (Debian's lld-N puts it in /usr/lib/llvm-N/bin)."""
+    return shutil.which("ld.lld") or next((str(p) for p in sorted(Path("/usr/lib").glob("llvm-*/bin/ld.lld"))), None)
 
 
 def loaded_bytes(library: Path) -> int:
@@ -82,14 +90,18 @@ AARCH64 = pytest.param(
     ),
     id="aarch64",
 )
+LLD = pytest.param(
+    "g++ lld", marks=pytest.mark.skipif(_lld() is None, reason="needs LLVM's ld.lld (apt: lld)"), id="x86_64-lld"
+)
 
 
 @needs_toolchain
-@pytest.mark.parametrize("compiler", ["g++", AARCH64])
+@pytest.mark.parametrize("compiler", [pytest.param("g++", id="x86_64"), LLD, AARCH64])
 @pytest.mark.parametrize("stripped", [False, True], ids=["symbol-table", "link-map"])
 def test_a_type_weighs_what_the_library_loses_without_it(tmp_path: Path, stripped: bool, compiler: str) -> None:
     """The double kernel's figure is the size difference of the builds with and without it (within 10 %),
-    named by the symbol table or, stripped, by the link map; x86-64 and aarch64 code (its adrp/add pairs)."""
+    named by the symbol table or, stripped, by the link map (GNU ld's, lld's); x86-64 and aarch64 code (its
+    adrp/add pairs)."""
     both = standin(tmp_path, double=True, stripped=stripped, compiler=compiler)
     single = standin(tmp_path, double=False, stripped=stripped, compiler=compiler)
     report = measure(both, link_map_for(both))

@@ -1,10 +1,11 @@
-"""GNU ld's link map (``-Wl,-Map=FILE``): the named pieces of a stripped library.
+"""The linker's map (``-Wl,-Map=FILE``, GNU ld's or LLVM lld's): the named pieces of a stripped library.
 
 ``build.py`` strips the minimal library (``-s``), so ``build`` asks the linker for a map: it lists every
-input section the link kept, with its address and size. With ``-ffunction-sections -fdata-sections``
-(ORT's flags) each function and object has its own section, named after its mangled symbol, which names
-the bytes even after link-time optimization. Sections without a symbol in their name (assembly kernels,
-``.rodata``) are split at the symbols the map lists in them, else named after their object file.
+input section the link kept, with its address and size (GNU ld on Linux, lld in Android's NDK). With
+``-ffunction-sections -fdata-sections`` (ORT's flags) each function and object has its own section, named
+after its mangled symbol, which names the bytes even after link-time optimization. Sections without a
+symbol in their name (assembly kernels, ``.rodata``) are split at the symbols the map lists in them,
+else named after their object file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from pathlib import Path
 __all__ = ["MapError", "Piece", "read_map"]
 
 _START = "Linker script and memory map"
+_LLD_HEADER = re.compile(r"^\s*VMA\s+LMA\s+Size\s+Align\s+Out\s+In\s+Symbol\s*$", re.MULTILINE)
+_LLD_LINE = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ ( *)(\S.*)$")
+_LLD_INPUT = re.compile(r"^(.*):\((\S+)\)$")
 _OUTPUT = re.compile(r"^(\.[^\s]+)(?:\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+))?\s*$")
 _INPUT = re.compile(r"^ (\.[^\s]+|COMMON)(?:\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(.*))?$")
 _WRAPPED = re.compile(r"^\s{10,}0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(.*)$")
@@ -39,7 +43,7 @@ _UNWIND = frozenset({".eh_frame", ".eh_frame_hdr", ".gcc_except_table"})
 
 
 class MapError(ValueError):
-    """Not a GNU ld map, or one of another library."""
+    """Not a linker map we read, or one of another library."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,11 @@ def read_map(path: Path) -> tuple[dict[str, tuple[int, int]], list[Piece]]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise MapError(f"{path}: cannot read: {exc.strerror}") from None
+    if (header := _LLD_HEADER.search(text)) is not None:
+        return _read_lld(text[header.end() :])
     start = text.find(_START)
     if start < 0:
-        raise MapError(f"{path}: not a GNU ld link map (no '{_START}')")
+        raise MapError(f"{path}: not a linker map (GNU ld's '{_START}' or lld's column header)")
     outputs: dict[str, tuple[int, int]] = {}
     pieces: list[Piece] = []
     current: _Input | None = None
@@ -94,6 +100,32 @@ def read_map(path: Path) -> tuple[dict[str, tuple[int, int]], list[Piece]]:
                 current = _Input(name, section, int(address, 16), int(size, 16), origin.strip())
         elif current is not None and (found := _SYMBOL.match(line)) and _is_symbol(found[2]):
             current.symbols.append((int(found[1], 16), found[2].strip()))
+    _flush(current, pieces)
+    return outputs, pieces
+
+
+def _read_lld(text: str) -> tuple[dict[str, tuple[int, int]], list[Piece]]:
+    """lld's map: ``VMA LMA Size Align`` columns, then the output section, the input section
+    (``file:(name)``, indented 8) or the symbol (indented 16)."""
+    outputs: dict[str, tuple[int, int]] = {}
+    pieces: list[Piece] = []
+    current: _Input | None = None
+    section = ""
+    for line in text.splitlines():
+        found = _LLD_LINE.match(line)
+        if found is None:
+            continue
+        address, size, indent, rest = int(found[1], 16), int(found[2], 16), len(found[3]), found[4].strip()
+        if indent == 0:
+            _flush(current, pieces)
+            current, section = None, rest
+            outputs[section] = (address, size)
+        elif indent <= 8 and (where := _LLD_INPUT.match(rest)) is not None:
+            _flush(current, pieces)
+            keep = section not in _UNWIND and address and size
+            current = _Input(where[2], section, address, size, where[1]) if keep else None
+        elif current is not None and _is_symbol(rest):
+            current.symbols.append((address, rest))
     _flush(current, pieces)
     return outputs, pieces
 

@@ -267,8 +267,10 @@ def _name_parts(graph: Graph, owner: list[str], archives: Path | None, machine: 
         if part in (None, _symbols.CORE) and index:
             qualified = _symbols.scope(name)
             part = next((index[s] for s in _symbols.class_scopes(qualified) if s in index), part)
-        if part is None and piece.origin:
-            part = _symbols.archive_part(Path(piece.origin.split("(")[0]).stem.removeprefix("lib"))
+        if part is None and piece.origin:  # a static library's member, or an object of a known kind
+            archive, member = piece.origin.partition("(")[::2]
+            stem = Path(archive).stem.removeprefix("lib")
+            part = _symbols.archive_part(stem) if member or _symbols.archive_part(stem) != stem else None
         if part == _symbols.CORE and index:  # a static function of ORT's: its callers' library first
             fallback[i] = part
         else:
