@@ -35,7 +35,7 @@ def add_size_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument(
         "--runtime", type=Path, metavar="LIB", help="an ELF shared library (unstripped, or with LIB.map)"
     )
-    p.add_argument("--map", type=Path, metavar="FILE", help="the GNU ld link map of a stripped LIB (default: LIB.map)")
+    p.add_argument("--map", type=Path, metavar="FILE", help="the link map (GNU ld, lld) of a stripped LIB (default: LIB.map)")
     p.add_argument(
         "--baseline", type=Path, metavar="LIB|DIR|JSON", help="another library, build dir or saved report: deltas"
     )
