@@ -35,7 +35,9 @@ def add_size_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     where.add_argument(
         "--runtime", type=Path, metavar="LIB", help="an ELF shared library (unstripped, or with LIB.map)"
     )
-    p.add_argument("--map", type=Path, metavar="FILE", help="the link map (GNU ld, lld) of a stripped LIB (default: LIB.map)")
+    p.add_argument(
+        "--map", type=Path, metavar="FILE", help="the link map (GNU ld, lld) of a stripped LIB (default: LIB.map)"
+    )
     p.add_argument(
         "--baseline", type=Path, metavar="LIB|DIR|JSON", help="another library, build dir or saved report: deltas"
     )
@@ -46,6 +48,9 @@ def add_size_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_size(args: argparse.Namespace) -> int:
+    inputs = [p for p in (args.build_dir, args.runtime, args.map, args.baseline) if p is not None]
+    if args.svg and any(args.svg.resolve() == p.resolve() for p in inputs):
+        raise SettingsError(f"{args.svg}: --svg would overwrite an input")
     report = _measure(args.build_dir, args.runtime, args.map)
     baseline = _baseline(args.baseline) if args.baseline else None
     if args.json:
@@ -56,9 +61,6 @@ def cmd_size(args: argparse.Namespace) -> int:
     else:
         print("\n".join(lines(report, baseline, args.top)))
     if args.svg:
-        inputs = [p for p in (args.build_dir, args.runtime, args.map, args.baseline) if p is not None]
-        if any(args.svg.resolve() == p.resolve() for p in inputs):
-            raise SettingsError(f"{args.svg}: --svg would overwrite an input")
         atomic_write(args.svg, svg(report).encode())
     return EXIT_OK
 
