@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 from ort_reduced_build import _symbols
 from ort_reduced_build._elf import Elf
+from ort_reduced_build._linkmap import Piece
+from ort_reduced_build._sizegraph import Graph, _class_members
 from ort_reduced_build.cli import main
 from ort_reduced_build.size import SizeReport, link_map_for, measure, save_build_sizes
 
+ML = "ai.onnx.ml"
 STANDIN = Path(__file__).parent / "native" / "ort_standin_kernels.cc"
 FLAGS = ["-shared", "-fPIC", "-Os", "-fvisibility=hidden", "-ffunction-sections", "-fdata-sections"]
 needs_toolchain = pytest.mark.skipif(
@@ -63,12 +66,21 @@ def test_symbols_read_ort_naming_conventions() -> None:
         "com.microsoft", "FusedConv", "float"
     )  # fmt: skip
     assert _symbols.registration("onnxruntime::Graph::Resolve()") is None
-    member = "onnxruntime::ml::TreeEnsembleClassifier<long>::Compute(onnxruntime::OpKernelContext*) const"
-    assert _symbols.seed_type(member, "TreeEnsembleClassifier", wide=True) == "int64_t"
-    assert _symbols.seed_type(member, "TreeEnsembleClassifier", wide=False) == "int32_t"
-    assert _symbols.seed_type("vtable for onnxruntime::ml::ZipMapOp", "ZipMap", wide=True) is None
-    assert _symbols.seed_type("onnxruntime::Pool<float, onnxruntime::MaxPool<1> >::Compute()", "MaxPool", True) == ""
-    assert _symbols.seed_type("onnxruntime::Graph::AddNode(int)", "Add", wide=True) is None
+    names = [
+        "onnxruntime::ml::TreeEnsembleClassifier<long>::Compute(onnxruntime::OpKernelContext*) const",
+        "vtable for onnxruntime::ml::ZipMapOp",  # not the op's name
+        "onnxruntime::Pool<float, onnxruntime::MaxPool<1> >::Compute(onnxruntime::OpKernelContext*) const",
+        "onnxruntime::Graph::AddNode(int)",  # Add is an op, AddNode is not its class
+        "onnxruntime::contrib::Gelu<float>::Compute(onnxruntime::OpKernelContext*) const",
+    ]
+    graph = Graph([Piece(n, ".text", i, 1) for i, n in enumerate(names)], names, [1] * len(names))
+    ops = [(ML, "TreeEnsembleClassifier"), (ML, "ZipMap"), ("ai.onnx", "MaxPool"), ("ai.onnx", "Add")]
+    ops += [("ai.onnx", "Gelu"), ("com.microsoft", "Gelu")]  # one name, two domains: the namespace tells
+    assert _class_members(graph, ops) == {
+        0: (ML, "TreeEnsembleClassifier"),
+        2: ("ai.onnx", "MaxPool"),
+        4: ("com.microsoft", "Gelu"),
+    }
     clone = "unsigned long gsl::narrow<unsigned long, long, (void*)0>(long) [clone .part.0] [clone .lto_priv.0]"
     assert _symbols.scope(clone) == "gsl::narrow"
     assert _symbols.scope("std::default_delete<onnxruntime::Model>::operator()(onnxruntime::Model*) const") == (

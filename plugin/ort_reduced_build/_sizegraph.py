@@ -7,10 +7,10 @@ and at the addresses something refers to (data). A piece costs its bytes, its un
 References are the relocations' and the code's (``objdump``); the roots are the exported functions and
 the static initializers.
 
-Owners: an operator owns what nothing reaches once the pieces its name marks are gone (its registrations
-``BuildKernelCreateInfo<..._<Op>_<domain>_ver..>`` and the members of its kernel class); what only kernels
-reach but no single operator is shared kernel code; the rest goes to a part by name, then to the owner
-of whatever refers to it.
+Owners: an operator owns what nothing reaches once its kernel registrations are gone
+(``BuildKernelCreateInfo<..._<Op>_<domain>_ver..>`` and its create function), and the members of its
+kernel class the link left unreferenced; what only kernels reach, but no single operator, is shared
+kernel code; the rest goes to a part by name, then to the part of whatever refers to it.
 """
 
 from __future__ import annotations
@@ -193,25 +193,33 @@ def _lsda_sizes(elf: Elf, starts: list[int]) -> dict[int, int]:
     return {a: b - a for a, b in pairwise(marks)}
 
 
-def _seeds(graph: Graph, wide: bool) -> dict[OpKey, dict[str, set[int]]]:
-    """Per operator, per type ("" for the untyped), the pieces its name marks: its registrations' and its
-    kernel class's (a class named like an op in two domains is told apart by ORT's namespaces)."""
-    seeds: dict[OpKey, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+def _registrations(graph: Graph) -> dict[OpKey, dict[str, set[int]]]:
+    """Per operator, per type ("" for an untyped kernel), the pieces of its kernel registrations
+    (``BuildKernelCreateInfo<..._<Op>_<domain>_ver<N>_<type>>`` and its create function): what the
+    registration table loses when the op, or that type of it, is left out."""
+    found: dict[OpKey, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     for i, name in enumerate(graph.names):
-        if (found := _symbols.registration(name)) is not None:
-            seeds[found[0], found[1]][found[2]].add(i)
+        if (registered := _symbols.registration(name)) is not None:
+            found[registered[0], registered[1]][registered[2]].add(i)
+    return found
+
+
+def _class_members(graph: Graph, ops: Iterable[OpKey]) -> dict[int, OpKey]:
+    """The pieces that are members of a kernel class named after an op (``Conv<float>::Compute``, ``vtable
+    for ml::TreeEnsembleClassifier<double>``); a class named like an op of two domains is told apart by
+    ORT's namespaces (``ml::``, ``contrib::``)."""
     by_name: dict[str, list[OpKey]] = defaultdict(list)
-    for key in list(seeds):
+    for key in ops:
         by_name[key[1]].append(key)
     if not by_name:
-        return seeds
+        return {}
     pattern = re.compile(rf"(?:^|::|[\s<,(])({'|'.join(map(re.escape, sorted(by_name)))})(?=<|::)")
+    out = {}
     for i, name in enumerate(graph.names):
-        for op in {m[1] for m in pattern.finditer(name)}:
-            kind = _symbols.seed_type(name, op, wide)
-            for key in _by_namespace(by_name[op], name):
-                seeds[key][kind or ""].add(i)
-    return seeds
+        keys = [k for op in {m[1] for m in pattern.finditer(name)} for k in _by_namespace(by_name[op], name)]
+        if len(keys) == 1:
+            out[i] = keys[0]
+    return out
 
 
 def _by_namespace(keys: list[OpKey], name: str) -> list[OpKey]:
@@ -228,23 +236,24 @@ def owners(
 ) -> tuple[list[str], dict[OpKey, dict[str, int]]]:
     """Each piece's owner (``op:domain:Op``, a part, "" for none) and, per op with several typed kernels,
     what dropping each type alone would save."""
-    seeds = _seeds(graph, elf.wide)
+    registered = _registrations(graph)
     live = graph.reach()
-    every_seed = set().union(*(s for per_type in seeds.values() for s in per_type.values()))
-    kernels = live - graph.reach(every_seed)
+    every = set().union(*(s for per_type in registered.values() for s in per_type.values()))
+    kernels = live - graph.reach(every)
     owner = [""] * len(graph.pieces)
     typed: dict[OpKey, dict[str, int]] = {}
-    for key in sorted(seeds):
-        mine = set().union(*seeds[key].values())
+    for key in sorted(registered):
+        mine = set().union(*registered[key].values())
         for i in (live - graph.reach(mine)) | (mine - live):
             owner[i] = SHARED if owner[i] else f"op:{key[0]}:{key[1]}"
-        typed[key] = {
-            kind: sum(graph.cost[i] for i in (live - graph.reach(s)) | (s - live))
-            for kind, s in seeds[key].items()
-            if kind and len([k for k in seeds[key] if k]) > 1
-        }
+        kinds = [kind for kind in registered[key] if kind]
+        if len(kinds) > 1:
+            typed[key] = {kind: sum(graph.cost[i] for i in live - graph.reach(registered[key][kind])) for kind in kinds}
     for i in kernels:
         owner[i] = owner[i] or SHARED
+    for i, key in _class_members(graph, registered).items():  # left by the link, reached by nothing
+        if i not in live and not owner[i]:
+            owner[i] = f"op:{key[0]}:{key[1]}"
     _name_parts(graph, owner, archives, elf.machine)
     _inherit(graph, owner)
     if len(live) < len(graph.pieces) // 2:

@@ -23,11 +23,11 @@ __all__ = [
     "DOMAINS",
     "archive_part",
     "archive_parts",
+    "class_scopes",
     "demangle",
     "part_by_name",
     "registration",
     "scope",
-    "seed_type",
 ]
 
 DOMAINS = {
@@ -80,21 +80,6 @@ _SPECIAL = re.compile(
 )
 _OPERATOR = re.compile(r"operator(\(\)|<=>|<<=?|>>=?|<=|>=|->\*?|<|>|\[\])")
 _ANGLES = re.compile(r"<[^<>]*>")
-_CPP_TYPES = {
-    "float": "float",
-    "double": "double",
-    "int": "int32_t",
-    "short": "int16_t",
-    "signed char": "int8_t",
-    "unsigned char": "uint8_t",
-    "unsigned short": "uint16_t",
-    "unsigned int": "uint32_t",
-    "long long": "int64_t",
-    "unsigned long long": "uint64_t",
-    "bool": "bool",
-    "onnxruntime::MLFloat16": "MLFloat16",
-    "onnxruntime::BFloat16": "BFloat16",
-}
 
 
 def demangle(names: Sequence[str]) -> list[str]:
@@ -116,32 +101,6 @@ def registration(name: str) -> tuple[str, str, str] | None:
     if found is None:
         return None
     return DOMAINS.get(found[2], found[2]), found[1], found[5] or ""
-
-
-def seed_type(name: str, op: str, wide: bool) -> str | None:
-    """``""`` when ``name`` is a member of the kernel class named ``op`` (``T`` for ``op<T>``, as ORT's
-    registrations spell ``T``: ``int64_t``, ``MLFloat16``), None when it is not."""
-    for found in re.finditer(rf"(?:^|::|[\s<,(]){re.escape(op)}(<|::)", name):
-        if found[1] == "::":
-            return ""
-        argument = _first_argument(name, found.end())
-        cpp = {"long": "int64_t" if wide else "int32_t", "unsigned long": "uint64_t" if wide else "uint32_t"}
-        if argument.startswith("std::__cxx11::basic_string<char") or argument == "std::string":
-            return "string"
-        return _CPP_TYPES.get(argument) or cpp.get(argument) or ""
-    return None
-
-
-def _first_argument(text: str, start: int) -> str:
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] in "<(":
-            depth += 1
-        elif text[i] in ">)" and depth:
-            depth -= 1
-        elif text[i] in ",>" and depth == 0:
-            return text[start:i].strip()
-    return ""
 
 
 def scope(name: str) -> str:

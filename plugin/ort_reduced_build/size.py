@@ -4,7 +4,7 @@
 by the link map ``build`` keeps beside the stripped library ORT's build makes, weighs each with what
 exists because of it (unwind entry, exception table, relocations), and follows the references between
 them (see ``_sizegraph``). An operator weighs what dropping it would save: every piece nothing reaches
-once its registrations and kernel class are gone. The rest goes to parts of the runtime (namespace, or
+once its kernel registrations are gone. The rest goes to parts of the runtime (namespace, or
 the ORT static library defining the name), and what nothing names is reported as unattributed.
 """
 
