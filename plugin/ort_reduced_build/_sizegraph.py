@@ -57,9 +57,9 @@ class Graph:
     names_from: str = ""
     """``symbol table``, ``link map <name>`` or ``none``."""
 
-    def reach(self, blocked: frozenset[int] | set[int] = frozenset()) -> set[int]:
-        """The pieces reached from the roots without passing through ``blocked``."""
-        seen = set(self.roots) - blocked
+    def reach(self, blocked: frozenset[int] | set[int] = frozenset(), start: set[int] | None = None) -> set[int]:
+        """The pieces reached from the roots (or ``start``) without passing through ``blocked``."""
+        seen = set(self.roots if start is None else start) - blocked
         todo = list(seen)
         while todo:
             for j in self.edges[todo.pop()]:
@@ -239,16 +239,25 @@ def owners(
     registered = _registrations(graph)
     live = graph.reach()
     every = set().union(*(s for per_type in registered.values() for s in per_type.values()))
-    kernels = live - graph.reach(every)
+    free = graph.reach(every)
+    kernels = live - free
+    # What the rest of the library refers to among the kernel-only pieces: registrations (the tables).
+    entries = {j for i in free for j in graph.edges[i] if j in kernels}
+    outside = set(range(len(graph.pieces))) - kernels
+
+    def only_through(blocked: set[int]) -> set[int]:
+        """The live pieces every path from the roots reaches through ``blocked`` (searched in the kernels)."""
+        return kernels - graph.reach(blocked | outside, entries) | (blocked - live)
+
     owner = [""] * len(graph.pieces)
     typed: dict[OpKey, dict[str, int]] = {}
     for key in sorted(registered):
         mine = set().union(*registered[key].values())
-        for i in (live - graph.reach(mine)) | (mine - live):
+        for i in only_through(mine):
             owner[i] = SHARED if owner[i] else f"op:{key[0]}:{key[1]}"
         kinds = [kind for kind in registered[key] if kind]
         if len(kinds) > 1:
-            typed[key] = {kind: sum(graph.cost[i] for i in live - graph.reach(registered[key][kind])) for kind in kinds}
+            typed[key] = {k: sum(graph.cost[i] for i in only_through(registered[key][k]) & live) for k in kinds}
     for i in kernels:
         owner[i] = owner[i] or SHARED
     for i, key in _class_members(graph, registered).items():  # left by the link, reached by nothing
