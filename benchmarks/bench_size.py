@@ -134,7 +134,7 @@ def main() -> None:
     if args.parts_svg:
         subprocess.run([*CLI, "size", "--build-dir", str(work), "--svg", str(args.parts_svg)], check=True)
     for directory, _, extra in (p.partition("=") for p in args.profile):
-        builds.append((f"{Path(directory).name}: {extra}", build(args, config, Path(directory), shlex.split(extra))))
+        builds.append((f"defaults {extra}", build(args, config, Path(directory), shlex.split(extra))))
     rows = report(builds)
     if args.svg:
         args.svg.write_text(svg([*rows, *REFERENCES], TARGET, len(rows)), encoding="utf-8")
