@@ -78,8 +78,8 @@ Commands
     ort_reduced_build_add_runtime(<target> CONFIG <file or config target>
                                   [ORT_SOURCE_DIR <dir>] [DEPS_DIR <dir>]
                                   [MINIMAL_BUILD basic|extended]
-                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_LTO]
-                                  [MODELS <file>...] [REFERENCE_RUNTIME <lib>]
+                                  [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_EXTRA_TYPE_REDUCTION]
+                                  [NO_LTO] [NO_EXCEPTIONS] [MODELS <file>...] [REFERENCE_RUNTIME <lib>]
                                   [NO_VERIFY | VERIFY [INPUTS <file>]]
                                   [BUILD_ARGS <build.py argument>...])
 
@@ -87,8 +87,12 @@ Commands
   ``tools/ci_build/build.py --minimal_build --include_ops_by_config`` in
   ``${CMAKE_CURRENT_BINARY_DIR}/<target>``, through ``ort-reduced-build build``, which picks the
   flags from the config. The custom target ``<target>-build`` runs it; it rebuilds only when the
-  config's content (comments aside) or the command changes; ``NO_LTO`` turns link-time
-  optimization (on by default, for size) off. ``<target>-dry-run`` prints the
+  config's content (comments aside, but for its ``# graph types`` lines) or the command changes;
+  ``NO_LTO`` turns link-time optimization (on by default, for size) off. ``NO_EXTRA_TYPE_REDUCTION``
+  keeps every typed kernel of the ops ORT's type reduction leaves whole (``ai.onnx.ml``, most contrib
+  ops); by default those registered for types on none of their nodes are left out. ``NO_EXCEPTIONS``
+  builds without C++ exceptions (build.py ``--disable_exceptions``, as ORT's mobile builds): smaller, but
+  an error ORT raises aborts the process instead of returning an ``OrtStatus``. ``<target>-dry-run`` prints the
   build.py command line. Any other cross build (``CMAKE_TOOLCHAIN_FILE``, e.g. aarch64 Linux) builds
   ORT with the same toolchain file. Android (``ANDROID``: NDK, ``ANDROID_ABI``, ``ANDROID_PLATFORM``) and iOS
   (``IOS``: ``CMAKE_OSX_SYSROOT``, ``CMAKE_OSX_ARCHITECTURES``, ``CMAKE_OSX_DEPLOYMENT_TARGET``)

@@ -57,6 +57,7 @@ def test_compose_smallest_flags_for_a_typed_onnx_only_config(stub_ort: Path) -> 
         "--enable_lto", "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
         "--parallel", "2",
         "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
+        f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-Map={req.build_dir}/MinSizeRel/libonnxruntime.so.map",
     ]  # fmt: skip
 
 
@@ -96,8 +97,20 @@ def test_compose_options_extra_args_and_host(stub_ort: Path) -> None:
     assert argv.count("--cmake_extra_defines") == 1  # old build.py versions keep only the last one
     assert argv[argv.index("--cmake_extra_defines") :] == [
         "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
-        "CMAKE_C_COMPILER_LAUNCHER=ccache", "CMAKE_CXX_COMPILER_LAUNCHER=ccache", "A=1", "B=2",
+        "CMAKE_C_COMPILER_LAUNCHER=ccache", "CMAKE_CXX_COMPILER_LAUNCHER=ccache",
+        f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-Map={req.build_dir}/MinSizeRel/libonnxruntime.so.map", "A=1", "B=2",
     ]  # fmt: skip
+
+
+def test_the_linker_writes_a_map_beside_an_elf_library(stub_ort: Path) -> None:
+    """ORT strips minimal builds; the link map is what names the library's bytes for ``size``."""
+    theirs = request(stub_ort, extra_args=("--cmake_extra_defines", "CMAKE_SHARED_LINKER_FLAGS=-Wl,-z,now"))
+    argv = build.compose(theirs, TYPED, LINUX)
+    flags = [a for a in argv if a.startswith("CMAKE_SHARED_LINKER_FLAGS=")]
+    link_map = theirs.build_dir / "MinSizeRel" / "libonnxruntime.so.map"
+    assert flags == [f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-z,now -Wl,-Map={link_map}"]
+    ios = build.compose(request(stub_ort, apple=AppleTarget("15.1")), TYPED, Host("Darwin", False, True))
+    assert not any("-Map=" in a for a in ios)  # Apple's linker writes no GNU map
 
 
 def test_compose_android_and_ios(stub_ort: Path, tmp_path: Path) -> None:
@@ -334,8 +347,9 @@ def test_cli_build_dry_run_describe_and_errors(
     argv = capsys.readouterr().out.split()
     assert argv[1] == f"{stub_ort}/tools/ci_build/build.py"
     assert "--disable_ml_ops" not in argv
-    assert argv[-3:] == ["onnxruntime_BUILD_UNIT_TESTS=OFF", "CMAKE_C_COMPILER_LAUNCHER=sccache",
-                         "CMAKE_CXX_COMPILER_LAUNCHER=sccache"]  # fmt: skip
+    assert argv[-4:-1] == ["onnxruntime_BUILD_UNIT_TESTS=OFF", "CMAKE_C_COMPILER_LAUNCHER=sccache",
+                           "CMAKE_CXX_COMPILER_LAUNCHER=sccache"]  # fmt: skip
+    assert argv[-1] == f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-Map={tmp_path.resolve()}/b/MinSizeRel/libonnxruntime.so.map"
     assert "--use_nnapi" in argv
 
     assert main([*base, "--describe", "--android", "--android-ndk", str(tmp_path), "--android-sdk", str(tmp_path)]) == 0
@@ -360,7 +374,7 @@ def test_size_report(tmp_path: Path) -> None:
     result = build.BuildResult(("py",), lib, 1_500_000, 2_000_000, up_to_date=False)
     baseline = tmp_path / "full.so"
     baseline.write_bytes(b"\0" * 3_000_000)
-    assert _size_report(result, (baseline, build.library_size(baseline))) == [
+    assert _size_report(result, (baseline, build.library_size(baseline)), None) == [
         f"{lib}: 1,500,000 bytes (built)",
         "  -500,000 bytes (-25.0%) against the previous build (2,000,000 bytes)",
         f"  -1,500,000 bytes (-50.0%) against {baseline} (3,000,000 bytes)",
@@ -467,3 +481,11 @@ def test_lto_is_on_unless_turned_off(stub_ort: Path) -> None:
     assert "--enable_lto" not in build.compose(request(stub_ort, lto=False), TYPED, LINUX)
     given = build.compose(request(stub_ort, extra_args=("--enable_lto",)), TYPED, LINUX)
     assert given.count("--enable_lto") == 1
+
+
+def test_no_exceptions_is_build_py_disable_exceptions_once(stub_ort: Path) -> None:
+    argv = build.compose(request(stub_ort, exceptions=False), TYPED, LINUX)
+    assert argv.count("--disable_exceptions") == 1
+    assert "--disable_exceptions" not in build.compose(request(stub_ort), TYPED, LINUX)
+    given = request(stub_ort, exceptions=False, extra_args=("--disable_exceptions",))
+    assert build.compose(given, TYPED, LINUX).count("--disable_exceptions") == 1

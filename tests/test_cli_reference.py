@@ -14,6 +14,7 @@ from tests.conftest import REPO
 REGENERATE = "regenerate with: python -m ort_reduced_build._cli_reference --write"
 # Options the prose names that belong to other programs, each with its owner.
 FOREIGN = {
+    "--disable_ml_ops": "ORT's build.py",
     "--enable_reduced_operator_type_support": "ORT's build.py",
     "--remove-destination": "cp",
     "-m": "python -m",
@@ -35,7 +36,7 @@ def test_every_verb_has_a_section_of_prose() -> None:
     prose, _ = _page()
     headings = re.findall(r"^###+ `([^`]*)`", prose, flags=re.MULTILINE)
     verbs = {prog.split()[1] for prog, _ in parsers() if prog.startswith("ort-reduced-build ")}
-    assert verbs == {"build", "cache", "check", "config", "convert", "diff", "explain", "upgrade", "verify"}
+    assert verbs == {"build", "cache", "check", "config", "convert", "diff", "explain", "size", "upgrade", "verify"}
     for verb in sorted(verbs):
         assert any(h.split()[0] == verb for h in headings), f"docs/cli.md has no ### `{verb} ...` section"
     assert any(h.startswith("python -m ort_reduced_build.convert_onnx_models_to_ort") for h in headings)

@@ -299,6 +299,7 @@ def test_runtime_command_line_host(package: Path, stub_ort: Path, tmp_path: Path
         "CMAKE_C_COMPILER_LAUNCHER=ccache", "CMAKE_CXX_COMPILER_LAUNCHER=ccache",
         "FETCHCONTENT_FULLY_DISCONNECTED=ON", "FETCHCONTENT_TRY_FIND_PACKAGE_MODE=NEVER",
         f"FETCHCONTENT_SOURCE_DIR_ABSEIL_CPP={deps}/abseil_cpp", f"FETCHCONTENT_SOURCE_DIR_EIGEN3={deps}/eigen",
+        f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-Map={out}/ortrt/MinSizeRel/libonnxruntime.so.map",
     ]  # fmt: skip
     assert properties(out / "imported.txt") == {
         "library": f"{out}/ortrt/MinSizeRel/libonnxruntime.so",
@@ -338,7 +339,8 @@ def test_runtime_command_line_android(package: Path, stub_ort: Path, tmp_path: P
         "--android", "--android_ndk_path", f"{tmp_path}/ndk", "--android_sdk_path", f"{tmp_path}/sdk",
         "--android_abi", "armeabi-v7a", "--android_api", "24", "--android_cpp_shared",
         "--use_nnapi",
-        "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF", "X=1",
+        "--cmake_extra_defines", "onnxruntime_BUILD_UNIT_TESTS=OFF",
+        f"CMAKE_SHARED_LINKER_FLAGS=-Wl,-Map={out}/ortrt/MinSizeRel/libonnxruntime.so.map", "X=1",
     ]  # fmt: skip
     assert properties(out / "imported.txt")["library"] == f"{out}/ortrt/MinSizeRel/libonnxruntime.so"
 
@@ -350,7 +352,7 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
         "CONFIG_FILE=ops.config",
         f"ORT_SOURCE_DIR={stub_ort}",
         "ORT_REDUCED_BUILD_CMAKE=/opt/cmake/bin/cmake",
-        "RUNTIME_ARGS=NO_TYPE_REDUCTION;NO_LTO",
+        "RUNTIME_ARGS=NO_TYPE_REDUCTION;NO_LTO;NO_EXCEPTIONS;NO_EXTRA_TYPE_REDUCTION",
         # What CMake's iOS platform sets (-DCMAKE_SYSTEM_NAME=iOS needs Xcode, absent here):
         "IOS=ON",
         "CMAKE_OSX_SYSROOT=iphoneos",
@@ -362,6 +364,7 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
     assert dry_run_command(package) == [
         *common(stub_ort, out, package / "ops.config"),
         "--disable_ml_ops", "--disable_contrib_ops",  # NO_LTO: no --enable_lto
+        "--disable_exceptions",
         "--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error",
         "--parallel", *flags,
         "--ios", "--use_xcode", "--apple_sysroot", "iphoneos", "--osx_arch", "arm64", "--apple_deploy_target", "15.1",

@@ -21,6 +21,7 @@ from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 if TYPE_CHECKING:
     from .build import BuildRequest, BuildResult
+    from .size import SizeReport
 
 __all__ = ["add_build_parser"]
 
@@ -80,10 +81,24 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="keep only the types the config lists per op (default: on)",
     )
     p.add_argument(
+        "--extra-type-reduction",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also leave out the typed kernels of ops ORT's type reduction keeps whole (ai.onnx.ml, most contrib "
+        "ops) for types on none of their nodes, as the config's '# graph types' lines record them (default: on)",
+    )
+    p.add_argument(
         "--lto",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="link-time optimization, for a smaller library (default: on)",
+    )
+    p.add_argument(
+        "--no-exceptions",
+        dest="exceptions",
+        action="store_false",
+        help="build.py --disable_exceptions, as ORT's mobile builds: smaller, but ORT's errors abort the process "
+        "instead of returning an OrtStatus",
     )
     p.add_argument("-j", "--jobs", type=positive_int, help="parallel compile jobs (default: all CPUs)")
     p.add_argument("--cmake", type=_path, help="CMake for ORT (default: the one beside this Python, else PATH)")
@@ -198,7 +213,9 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         build_dir=args.build_dir.resolve(),
         minimal_build=args.minimal_build,
         type_reduction=args.type_reduction,
+        extra_type_reduction=args.extra_type_reduction,
         lto=args.lto,
+        exceptions=args.exceptions,
         deps_dir=args.deps_dir.resolve() if args.deps_dir else None,
         android=android,
         apple=apple,
@@ -250,7 +267,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     result = build.run(request, echo, check=check)
     for patched in result.patched:
         print(f"patched: {patched}", file=sys.stderr)
-    for line in _size_report(result, baseline):
+    sizes = None if result.problems else _sizes(request, result)
+    for line in _size_report(result, baseline, sizes):
         print(line)
     if result.lto_dropped:
         print(
@@ -267,7 +285,31 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _size_report(result: BuildResult, baseline: tuple[Path, int] | None) -> list[str]:
+def _sizes(request: BuildRequest, result: BuildResult) -> SizeReport | None:
+    """The library's bytes per operator and part, measured and left in the build directory (``explain
+    --build-dir`` reads them); None, with a warning, when they cannot be measured."""
+    from ._cli_size import measure_build_dir
+    from .build import check_source
+    from .errors import SizeError
+    from .size import load_build_sizes, save_build_sizes
+
+    try:
+        if result.up_to_date:
+            report, _, key = load_build_sizes(request.build_dir)
+            if key == result.key:
+                return report
+    except SizeError:
+        pass
+    try:
+        report = measure_build_dir(request.build_dir)
+    except SizeError as exc:
+        print(f"warning: the library's size per operator is not known: {exc}", file=sys.stderr)
+        return None
+    save_build_sizes(request.build_dir, report, result.key, check_source(request.ort_source))
+    return report
+
+
+def _size_report(result: BuildResult, baseline: tuple[Path, int] | None, sizes: SizeReport | None) -> list[str]:
     from ._elf import machine
 
     state = "up to date" if result.up_to_date else "built"
@@ -280,4 +322,10 @@ def _size_report(result: BuildResult, baseline: tuple[Path, int] | None) -> list
         if size:
             delta = result.size - size
             lines.append(f"  {delta:+,} bytes ({delta / size:+.1%}) against {what} ({size:,} bytes)")
+    if result.trimmed:
+        left_out = ", ".join(result.trimmed)
+        lines.append(f"  extra type reduction left out {len(result.trimmed)} typed kernel(s): {left_out}")
+    if sizes is not None and sizes.ops:
+        largest = ", ".join(f"{o.op} {o.bytes:,}" for o in sizes.ops[:5])
+        lines.append(f"  what dropping an operator saves (bytes): {largest}; all: ort-reduced-build size --build-dir")
     return lines

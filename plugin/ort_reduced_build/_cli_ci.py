@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._cli_common import (
     EXIT_FAILED,
@@ -22,6 +23,9 @@ from ._cli_options import Resolved, listed_path, resolve
 from .config import OpsConfig, read_config
 from .discover import MODEL_SUFFIXES, discover_paths
 from .pipeline import Result, run
+
+if TYPE_CHECKING:
+    from .coverage import Explanation
 
 __all__ = ["add_ci_parsers"]
 
@@ -85,11 +89,32 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.op:
         domain, _, op = args.op.rpartition(":")
         explanation = explanation.only(domain or "ai.onnx", op)
-    _emit(args.json, explanation.to_json_obj(), explanation.lines(detailed=bool(args.op)))
+    obj, lines = explanation.to_json_obj(), explanation.lines(detailed=bool(args.op))
+    if args.build_dir is not None:
+        sizes, more = _sizes(explanation, args.build_dir)
+        obj["sizes"] = sizes
+        lines += more
+    _emit(args.json, obj, lines)
     if args.op and not explanation.ops:
         print(f"ort-reduced-build: nothing in {source} needs {args.op}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _sizes(explanation: Explanation, build_dir: Path) -> tuple[dict[str, object], list[str]]:
+    """What each op (and each model's own ops) weighed in the last build in ``build_dir``."""
+    from .size import load_build_sizes
+
+    report, measured, _ = load_build_sizes(build_dir)
+    weights = report.op_bytes()
+    ops = {u.name: weights.get(u.name) for u in explanation.ops}
+    lines = [f"bytes each op's kernels took in the last build ({measured}), what dropping it saves:"]
+    lines += [f"  {name}: {f'{b:,}' if b is not None else 'not in that build'}" for name, b in ops.items()]
+    models = {}
+    for model, only in explanation.single_model_ops().items():
+        models[model] = sum(weights.get(name, 0) for name in only)
+        lines.append(f"  dropping {model} saves at least {models[model]:,} bytes ({len(only)} op(s) only it needs)")
+    return {"measured": measured, "ops": ops, "models": models}, lines
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -146,6 +171,12 @@ def add_ci_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH|FILE", help="models, directories, or one config")
     p.add_argument("--op", metavar="DOMAIN:OP", help="only this op (DOMAIN defaults to ai.onnx), per model")
+    p.add_argument(
+        "--build-dir",
+        type=Path,
+        metavar="DIR",
+        help="also show what each op's kernels took in the last `build` there (what dropping it or a model saves)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     add_conversion_options(p)
     p.set_defaults(func=cmd_explain)

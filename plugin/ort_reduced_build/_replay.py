@@ -20,7 +20,14 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from .analyze import ModelUsage, SavedOptimization, analyze_ort, read_ort_file, saved_runtime_optimizations
+from .analyze import (
+    ModelUsage,
+    SavedOptimization,
+    analyze_ort,
+    merge_graph_types,
+    read_ort_file,
+    saved_runtime_optimizations,
+)
 from .config import OpsConfig, merge
 from .convert import Converted, ConvertTask, convert_one
 
@@ -40,7 +47,8 @@ def given_ort_usage(path: Path) -> tuple[ModelUsage, bool]:
         return usage, False
     # A replay rewrites nodes into values this file does not describe: their types are unknown.
     config = merge([usage.config, *_unrestricted(records)])
-    return ModelUsage(config, usage.warnings, usage.value_types | {"unknown"}), True
+    # Ops a replay adds have no graph types recorded: their kernels stay whole.
+    return ModelUsage(config, usage.warnings, usage.value_types | {"unknown"}, usage.graph_types), True
 
 
 def rederive(task: ConvertTask) -> Converted:
@@ -72,7 +80,8 @@ def rederive(task: ConvertTask) -> Converted:
         )
     config = merge([own.config, again.usage.config, *_unrestricted(missing)])
     value_types = own.value_types | again.usage.value_types | ({"unknown"} if missing else set())
-    return Converted(ModelUsage(config, tuple(sorted(warnings)), value_types), again.files)
+    graph_types = merge_graph_types([own, again.usage])
+    return Converted(ModelUsage(config, tuple(sorted(warnings)), value_types, graph_types), again.files)
 
 
 def _unrestricted(records: Iterable[SavedOptimization]) -> list[OpsConfig]:

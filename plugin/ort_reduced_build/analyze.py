@@ -11,13 +11,14 @@ and a warning names it, so the model still runs on the reduced build.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import _ortwire as ow
 from ._fileio import Buffer
-from .config import NAME_RE, OpsConfig, TypeUsage, parse_type_entry
+from .config import NAME_RE, OpKey, OpsConfig, TypeUsage, parse_type_entry
 from .errors import AnalyzeError
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ModelUsage",
     "SavedOptimization",
     "analyze_ort",
+    "merge_graph_types",
     "read_ort_file",
     "read_ort_header",
     "saved_runtime_optimizations",
@@ -44,6 +46,11 @@ class ModelUsage:
     value_types: frozenset[str] = frozenset({"unknown"})
     """Element types of every value (``float``, ``string``, ``float8e4m3fn`` ...), ``sparse_tensor`` when it
     has sparse initializers, ``unknown`` for a value of a type the file does not describe."""
+    graph_types: Mapping[OpKey, frozenset[str]] = field(default_factory=dict)
+    """For each op the config gives no types (ORT has no type processor for it): the element types on its
+    nodes' inputs and outputs, as ORT's configs spell them (``float``, ``int64_t``, ``std::string``; maps and
+    sequences give their element types; ``unknown`` where the file does not say). ``build`` keeps only the
+    kernels registered for these types (``_regfilter``)."""
 
 
 def read_ort_header(path: Path, data: Buffer) -> str:
@@ -86,7 +93,20 @@ def analyze_ort(path: Path, data: Buffer | None = None) -> ModelUsage:
             if entry is not None and (domain, name) not in manager.unrestricted:
                 types[domain, name] = parse_type_entry(entry)
     ops = {d: {v: frozenset(n) for v, n in opsets.items()} for d, opsets in required.items()}
-    return ModelUsage(OpsConfig(ops, types), tuple(sorted(manager.warnings)), value_types)
+    config = OpsConfig(ops, types)
+    untyped = config.op_keys() - set(types)
+    graph_types = {k: frozenset(v) for k, v in manager.graph_types.items() if k in untyped}
+    return ModelUsage(config, tuple(sorted(manager.warnings)), value_types, graph_types)
+
+
+def merge_graph_types(usages: Iterable[ModelUsage]) -> dict[OpKey, frozenset[str]]:
+    """The graph types per op over several usages; an op a usage needs without types and without a record
+    (an older cache entry, an op a saved optimization adds) is ``unknown``: its kernels stay whole."""
+    out: dict[OpKey, frozenset[str]] = {}
+    for usage in usages:
+        for key in usage.config.op_keys() - set(usage.config.types):
+            out[key] = out.get(key, frozenset()) | usage.graph_types.get(key, frozenset({"unknown"}))
+    return out
 
 
 def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) -> frozenset[str]:
@@ -203,8 +223,18 @@ def _tolerant_manager() -> Any:
             super().__init__()
             self.unrestricted: set[tuple[str, str]] = set()
             self.warnings: set[str] = set()
+            self.graph_types: dict[tuple[str, str], set[str]] = {}
 
         def process_node(self, node: Any, value_name_to_typeinfo: dict[str, Any]) -> None:
+            key = (node.Domain().decode() or "ai.onnx", node.OpType().decode())
+            seen = self.graph_types.setdefault(key, set())
+            names = [node.Inputs(i) for i in range(node.InputsLength())]
+            names += [node.Outputs(i) for i in range(node.OutputsLength())]
+            for name in names:
+                if name:  # an omitted optional input has no name and no type
+                    # keys are bytes; [] (not .get) builds the TypeInfo that _TypeInfos holds by position
+                    info = value_name_to_typeinfo[name] if name in value_name_to_typeinfo else None  # noqa: SIM401
+                    seen |= _config_types(info)
             try:
                 super().process_node(node, value_name_to_typeinfo)
             except (KeyError, RuntimeError) as exc:
@@ -217,6 +247,32 @@ def _tolerant_manager() -> Any:
                 )
 
     return TolerantManager()
+
+
+def _config_types(type_info: Any) -> set[str]:
+    """A value's element types in ORT's config spelling; a map gives its key's and its value's."""
+    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
+    from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
+
+    kinds = fbs.TypeInfoValue.TypeInfoValue
+    kind = type_info.ValueType() if type_info is not None else 0
+    value = type_info.Value() if kind else None
+    if value is None:
+        return {"unknown"}
+    names = FbsTypeInfo.tensordatatype_to_string
+    if kind == kinds.tensor_type:
+        tensor = fbs.TensorTypeAndShape.TensorTypeAndShape()
+        tensor.Init(value.Bytes, value.Pos)
+        return {names.get(tensor.ElemType(), "unknown")}
+    if kind == kinds.sequence_type:
+        sequence = fbs.SequenceType.SequenceType()
+        sequence.Init(value.Bytes, value.Pos)
+        return _config_types(sequence.ElemType())
+    if kind == kinds.map_type:
+        mapping = fbs.MapType.MapType()
+        mapping.Init(value.Bytes, value.Pos)
+        return {names.get(mapping.KeyType(), "unknown"), *_config_types(mapping.ValueType())}
+    return {"unknown"}
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,13 @@ picks the smallest legal set for the config:
   ``com.microsoft*``/``com.ms.*`` op is needed and no ``--use_<EP>`` is asked for (EPs such as XNNPACK
   and NNAPI need ORT's internal NHWC contrib ops);
 * ``--build_shared_lib --skip_tests`` plus ``onnxruntime_BUILD_UNIT_TESTS=OFF`` (``--skip_tests``
-  alone still builds the tests).
+  alone still builds the tests);
+* ``-Wl,-Map`` beside the library (ELF targets): ORT strips minimal builds, the map names their bytes
+  for ``size``.
+
+When the config's header records graph types for ops ORT's type reduction leaves whole, ``run`` runs
+build.py ``--update``, leaves out their unused typed kernels in the registration tables ORT generated
+(``_regfilter``), then ``--build`` (``extra_type_reduction``).
 
 ``run`` skips build.py when the build directory holds a build of the same config *content* (comments
 ignored) and the same command: the stamp ``ort-reduced-build.json`` is keyed on their sha256.
@@ -29,14 +35,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import _ortdeps, _protoc
+from . import _ortdeps, _protoc, _regfilter
 from ._fileio import atomic_write
 from .cache import onnxruntime_version
-from .config import OpsConfig, format_config, read_config_and_value_types
+from .config import (
+    OpKey,
+    OpsConfig,
+    format_config,
+    format_graph_types,
+    parse_graph_types,
+    read_config_and_value_types,
+)
 from .errors import BuildError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
@@ -117,9 +130,16 @@ class BuildRequest:
     kernel compilation for EPs (needed for the Runtime optimization style, NNAPI, CoreML, XNNPACK)."""
     type_reduction: bool = True
     """Keep only the types the config lists per op (when it lists any)."""
+    extra_type_reduction: bool = True
+    """Also for the ops ORT's type reduction leaves whole: drop their typed kernels for types on none of
+    their nodes (the config header's ``# graph types``; ``_regfilter``). Needs ``type_reduction``."""
     lto: bool = True
     """Link-time optimization (``--enable_lto``; ORT's CMake drops it with a warning where the compiler
     has none): 17 % smaller with ``--disable_types`` for the sample's models."""
+    exceptions: bool = True
+    """C++ exceptions in the runtime. False: ``--disable_exceptions``, as ORT's mobile builds: smaller, but an
+    error ORT raises (``ORT_THROW``, ``ORT_ENFORCE``: a bad input shape, a missing file) aborts the process
+    instead of coming back as an ``OrtStatus``."""
     deps_dir: Path | None = None
     """ORT's dependency sources, one directory per ``cmake/deps.txt`` name (air-gapped builds)."""
     android: AndroidTarget | None = None
@@ -160,6 +180,9 @@ class BuildResult:
     lto_dropped: tuple[str, ...] = ()
     """Why link-time optimization was left out: the problems of the LTO build of this config (empty: it
     was not, or was never asked for)."""
+    trimmed: tuple[str, ...] = ()
+    """The typed kernel registrations the extra type reduction left out, e.g.
+    ``ai.onnx.ml:TreeEnsembleClassifier(1-2)<double>``."""
 
 
 def check_source(ort_source: Path) -> str:
@@ -207,6 +230,8 @@ def compose(
     argv += _type_flags(config, value_types, extra, request.ort_source)
     if request.lto and "--enable_lto" not in extra:
         argv.append("--enable_lto")
+    if not request.exceptions and "--disable_exceptions" not in extra:
+        argv.append("--disable_exceptions")
     argv += ["--build_shared_lib", "--skip_tests", "--skip_submodule_sync", "--compile_no_warning_as_error"]
     argv += ["--parallel", *([str(request.jobs)] if request.jobs else [])]
     if request.cmake is not None:
@@ -227,7 +252,23 @@ def compose(
         defines.append(f"ONNX_CUSTOM_PROTOC_EXECUTABLE={request.protoc}")
     if request.deps_dir is not None:
         defines += _ortdeps.fetchcontent_defines(request.ort_source, request.deps_dir)
+    defines, user_defines = _link_map_define(request, host, defines, user_defines)
     return [*argv, "--cmake_extra_defines", *defines, *user_defines]
+
+
+def _link_map_define(
+    request: BuildRequest, host: Host, defines: list[str], user_defines: list[str]
+) -> tuple[list[str], list[str]]:
+    """Ask the linker for a map beside the library (ELF targets): ORT strips minimal builds, and the map
+    is what names the library's bytes for ``size``. A user's own shared-library linker flags keep it."""
+    if request.apple is not None or (host.system in ("Darwin", "Windows") and request.android is None):
+        return defines, user_defines
+    flag = f"-Wl,-Map={library_path(request, host)}.map"
+    prefix = "CMAKE_SHARED_LINKER_FLAGS="
+    theirs = [d for d in user_defines if d.startswith(prefix)]
+    if theirs:
+        return defines, [f"{d} {flag}" if d == theirs[-1] else d for d in user_defines]
+    return [*defines, prefix + flag], user_defines
 
 
 def _op_flags(config: OpsConfig, extra: Sequence[str]) -> list[str]:
@@ -397,6 +438,8 @@ def toolchain_emulator(toolchain_file: Path, cmake: Path | None = None) -> tuple
     return tuple(p for p in lines[-1].split(";") if p) if out.returncode == 0 and lines else ()
 
 
+Output = Callable[[str], None] | None
+"""Gets each line build.py prints."""
 Check = Callable[[Path], list[str]]
 """Runs the models on a built library; returns the problems (empty: every model loaded and ran)."""
 
@@ -443,7 +486,7 @@ def _broken_lto(request: BuildRequest, host: Host) -> tuple[str, ...]:
     if not _lto_droppable(request):
         return ()
     config, value_types = read_config_and_value_types(request.config)
-    key = _key(config, compose(request, config, host, value_types))
+    key = _key(config, compose(request, config, host, value_types), _extra_types(request, config))
     known = read_stamp(request.build_dir).get("lto_broken")
     return tuple(map(str, known[key])) if isinstance(known, dict) and isinstance(known.get(key), list) else ()
 
@@ -464,15 +507,23 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
     if request.apple is not None and host.system != "Darwin":
         raise BuildError("iOS builds run on a macOS host with Xcode (build.py has no --ios elsewhere)")
     library = library_path(request, host)
-    key = _key(config, argv)
+    extra = _extra_types(request, config)
+    key = _key(config, argv, extra)
     previous = read_stamp(request.build_dir)
     if previous.get("key") == key and library.is_file():
         log.info("up to date: %s (config content and command unchanged)", library)
         size = library.stat().st_size
-        return BuildResult(tuple(argv), library, size, _int(previous.get("previous_bytes")), up_to_date=True, key=key)
+        done = tuple(map(str, previous.get("trimmed") or []))  # type: ignore[call-overload]
+        return BuildResult(
+            tuple(argv), library, size, _int(previous.get("previous_bytes")), up_to_date=True, key=key, trimmed=done
+        )
     _check_cmake(request)
     patched = _patch_deps(request)
-    _execute(argv, on_output)
+    trimmed: tuple[str, ...] = ()
+    if extra:
+        trimmed = _execute_filtered(argv, request, extra, on_output)
+    else:
+        _execute(argv, on_output)
     if not library.is_file():
         raise BuildError(f"build.py finished but {library} is missing")
     size = library.stat().st_size
@@ -485,14 +536,49 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
         "config": str(request.config),
         "emulator": list(request.emulator),
         "lto_broken": previous.get("lto_broken", {}),
+        "trimmed": list(trimmed),
     }
     atomic_write(request.build_dir / STAMP, json.dumps(stamp, indent=1).encode())
-    return BuildResult(tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched), key=key)
+    return BuildResult(
+        tuple(argv), library, size, before, up_to_date=False, patched=tuple(patched), key=key, trimmed=trimmed
+    )
 
 
-def _key(config: OpsConfig, argv: Sequence[str]) -> str:
-    # Comments (the model list) do not change the kernels: only the formatted content counts.
-    material = {"config": format_config(config), "command": list(argv[1:])}
+def _execute_filtered(
+    argv: list[str],
+    request: BuildRequest,
+    extra: Mapping[OpKey, frozenset[str]],
+    on_output: Callable[[str], None] | None,
+) -> tuple[str, ...]:
+    """build.py in two steps, as ORT's CI runs it: ``--update`` (CMake, and ``reduce_op_kernels.py`` writing
+    the registration tables), the extra type reduction on those tables, then ``--build``."""
+    _execute([a for a in argv if a != "--build"], on_output)
+    trimmed = tuple(_regfilter.filter_build(request.build_dir / BUILD_CONFIG, extra))
+    for line in trimmed:
+        log.info("extra type reduction: left out %s", line)
+    _execute([a for a in argv if a != "--update"], on_output)
+    return trimmed
+
+
+def _extra_types(request: BuildRequest, config: OpsConfig) -> dict[OpKey, frozenset[str]]:
+    """The graph types the config's header records for its ops without types, when the extra type
+    reduction applies (empty: it does not, or nothing is recorded)."""
+    if not (request.type_reduction and request.extra_type_reduction) or config.globally_allowed_types is not None:
+        return {}
+    try:
+        recorded = parse_graph_types(request.config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return {}
+    untyped = config.op_keys() - set(config.types)
+    return {key: types for key, types in recorded.items() if key in untyped}
+
+
+def _key(config: OpsConfig, argv: Sequence[str], extra: Mapping[OpKey, frozenset[str]]) -> str:
+    # Comments (the model list) do not change the kernels: only the formatted content counts, and the
+    # graph types when the extra type reduction uses them.
+    material: dict[str, object] = {"config": format_config(config), "command": list(argv[1:])}
+    if extra:
+        material["graph_types"] = format_graph_types(extra)
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 

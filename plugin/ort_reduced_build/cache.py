@@ -35,9 +35,9 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -45,7 +45,16 @@ from ._external_data import external_data_locations, external_data_path
 from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
 from ._scratch import Scratch, lock_file
 from ._version import __version__, onnxruntime_version
-from .config import OpsConfig, format_config, format_value_types, parse_config, parse_value_types
+from .config import (
+    OpKey,
+    OpsConfig,
+    format_config,
+    format_graph_types,
+    format_value_types,
+    parse_config,
+    parse_graph_types,
+    parse_value_types,
+)
 from .errors import CacheError, ConfigError
 from .settings import ConvertOptions
 
@@ -57,6 +66,8 @@ if TYPE_CHECKING:
 __all__ = ["IN_USE", "LAYOUT", "Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
 
 LAYOUT = "v2"  # v2: manifests record xxh3-128
+_ANALYSIS = 2
+"""What an entry's usage.config records: 2 adds the '# graph types' lines (older entries lack them)."""
 _ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 _REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -104,6 +115,7 @@ class CacheEntry:
     usage: OpsConfig
     warnings: tuple[str, ...]
     value_types: frozenset[str]
+    graph_types: Mapping[OpKey, frozenset[str]] = field(default_factory=dict)
 
     @property
     def ort(self) -> Path:
@@ -260,6 +272,7 @@ class Cache:
         externals = [external_data_path(model, loc) for loc in locations]
         material = {
             "layout": LAYOUT,
+            "analysis": _ANALYSIS,
             "plugin": __version__,
             "onnxruntime": onnxruntime_version(),
             "model": model_digest,
@@ -319,6 +332,7 @@ class Cache:
             usage = parse_config(usage_text, str(directory / "usage.config"))
             recorded = parse_value_types(usage_text)
             value_types = frozenset({"unknown"}) if recorded is None else recorded
+            graph_types = parse_graph_types(usage_text)
         except (OSError, ValueError, KeyError, TypeError, ConfigError):  # UnicodeDecodeError is a ValueError
             self._discard(key, directory, identity)
             return None
@@ -327,7 +341,7 @@ class Cache:
         if self.unwritable is None and time.time() - st.st_mtime > _TOUCH_AFTER_S:
             with suppress(OSError):
                 os.utime(directory)  # its last use, for cache prune (an hour's precision costs no write per hit)
-        return CacheEntry(directory, usage, manifest.warnings, value_types)
+        return CacheEntry(directory, usage, manifest.warnings, value_types, graph_types)
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
@@ -394,7 +408,8 @@ class Cache:
 
     def _put(self, key: str, staging: Path, usage: ModelUsage, digests: dict[str, str]) -> CacheEntry:
         usage_file = staging / "usage.config"
-        usage_file.write_text(format_config(usage.config, [format_value_types(usage.value_types)]), encoding="utf-8")
+        header = [format_value_types(usage.value_types), *format_graph_types(usage.graph_types)]
+        usage_file.write_text(format_config(usage.config, header), encoding="utf-8")
         warnings = usage.warnings
         digests = {**digests, usage_file.name: file_integrity_digest(usage_file)}
         for name in digests:
@@ -403,13 +418,13 @@ class Cache:
         inputs = self._inputs.get(key, "")
         (staging / "manifest.json").write_bytes(_Manifest(files, warnings, key, inputs).encode())
         if self.root is None:
-            return CacheEntry(staging, usage.config, warnings, usage.value_types)
+            return CacheEntry(staging, usage.config, warnings, usage.value_types, usage.graph_types)
         directory = self._directory(key)
         directory.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
                 staging.rename(directory)
-                return CacheEntry(directory, usage.config, warnings, usage.value_types)
+                return CacheEntry(directory, usage.config, warnings, usage.value_types, usage.graph_types)
             except OSError:  # another build published it first: theirs is equal by construction
                 existing = self.get(key, tuple(digests))  # (a bad one is discarded here, and the rename retried)
                 if existing is not None:

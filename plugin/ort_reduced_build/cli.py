@@ -26,6 +26,7 @@ from ._cli_common import (
     summary,
 )
 from ._cli_options import resolve
+from ._cli_size import add_size_parser
 from ._cli_verify import add_verify_parser
 from ._version import __version__
 from .discover import discover_paths
@@ -153,6 +154,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_build_parser(sub)
     add_verify_parser(sub)
     add_cache_parser(sub)
+    add_size_parser(sub)
     for verb in sub.choices.values():  # -v/-q after the verb too, as pip takes them
         add_verbosity_options(verb, suffix="_after_verb")
     return parser

@@ -31,11 +31,13 @@ __all__ = [
     "OpsConfig",
     "TypeUsage",
     "format_config",
+    "format_graph_types",
     "format_header",
     "format_options",
     "format_value_types",
     "merge",
     "parse_config",
+    "parse_graph_types",
     "parse_header",
     "parse_type_entry",
     "parse_value_types",
@@ -54,6 +56,11 @@ VALUE_TYPES_PREFIX = "# value types: "
 """A comment line of ours (ORT's parsers skip it): every value type the models hold, for ``build`` to
 leave out type support (``--disable_types``) no model needs. Absent when not known (merged configs)."""
 _VALUE_TYPE_RE = re.compile(r"[a-z0-9_]+")
+GRAPH_TYPES_PREFIX = "# graph types "
+"""Comment lines of ours, one per op the config gives no types (ORT has no type processor for it): the
+element types on its nodes, e.g. ``# graph types ai.onnx.ml:Scaler: float``. ``build`` keeps only the
+kernels registered for them; an op without such a line keeps all of its kernels."""
+_GRAPH_TYPES_RE = re.compile(r"^# graph types ([A-Za-z0-9_.]+):([A-Za-z0-9_.]+): ([A-Za-z0-9_:,]+)$")
 _MODEL_PREFIX = "# - "
 _EXTRA_PREFIX = "# + "
 _OPTIONS_RE = re.compile(
@@ -296,6 +303,21 @@ def format_value_types(value_types: Iterable[str]) -> str:
     return VALUE_TYPES_PREFIX.removeprefix("# ") + ",".join(sorted(value_types))
 
 
+def format_graph_types(graph_types: Mapping[OpKey, Iterable[str]]) -> list[str]:
+    """The header lines (without ``# ``) recording the graph types of ops, sorted."""
+    prefix = GRAPH_TYPES_PREFIX.removeprefix("# ")
+    return [f"{prefix}{d}:{op}: {','.join(sorted(types))}" for (d, op), types in sorted(graph_types.items())]
+
+
+def parse_graph_types(text: str) -> dict[OpKey, frozenset[str]]:
+    """The graph types a config's header records per op (malformed lines are ignored: the op stays whole)."""
+    out: dict[OpKey, frozenset[str]] = {}
+    for line in text.splitlines():
+        if (found := _GRAPH_TYPES_RE.match(line)) is not None:
+            out[found[1], found[2]] = frozenset(found[3].split(","))
+    return out
+
+
 def parse_value_types(text: str) -> frozenset[str] | None:
     """The value types a config's header records; ``None`` without (or with a malformed) record."""
     for line in text.splitlines():
@@ -320,6 +342,8 @@ class HeaderOptions:
     target_platform: str | None = None
     value_types: frozenset[str] | None = None
     """Every value type the models hold (``VALUE_TYPES_PREFIX``); None: not known (not recorded, merged)."""
+    graph_types: Mapping[OpKey, frozenset[str]] = field(default_factory=dict)
+    """Per op the config gives no types, the element types on its nodes (``GRAPH_TYPES_PREFIX``)."""
 
 
 def format_header(header: HeaderOptions, version: str) -> list[str]:
@@ -338,6 +362,7 @@ def format_header(header: HeaderOptions, version: str) -> list[str]:
         )
     if header.value_types is not None:
         lines.append(format_value_types(header.value_types))
+    lines += format_graph_types(header.graph_types)
     return lines
 
 
@@ -360,9 +385,9 @@ def parse_header(text: str) -> HeaderOptions:
             extras.append(line.removeprefix(_EXTRA_PREFIX))
         elif found := _OPTIONS_RE.match(line):
             options = found
-    value_types = parse_value_types(text)
+    value_types, graph_types = parse_value_types(text), parse_graph_types(text)
     if options is None:
-        return HeaderOptions(tuple(models), tuple(extras), value_types=value_types)
+        return HeaderOptions(tuple(models), tuple(extras), value_types=value_types, graph_types=graph_types)
     return HeaderOptions(
         tuple(models),
         tuple(extras),
@@ -371,6 +396,7 @@ def parse_header(text: str) -> HeaderOptions:
         type_reduction=options["tr"] == "on",
         target_platform=options["target"],
         value_types=value_types,
+        graph_types=graph_types,
     )
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ._fileio import file_integrity_digest, integrity_digest, mapped
 from ._zygote import bind_to_parent
-from .analyze import ModelUsage, analyze_ort
+from .analyze import ModelUsage, analyze_ort, merge_graph_types
 from .config import merge
 from .settings import ConvertOptions
 
@@ -118,7 +118,8 @@ def convert_one(task: ConvertTask) -> Converted:
     files |= {p.name: file_integrity_digest(p) for p in sorted(task.staging.iterdir()) if p.name not in files}
     files = dict(sorted(files.items()))
     value_types = frozenset().union(*(u.value_types for u in usages))
-    return Converted(ModelUsage(merge(u.config for u in usages), warnings, value_types), files)
+    usage = ModelUsage(merge(u.config for u in usages), warnings, value_types, merge_graph_types(usages))
+    return Converted(usage, files)
 
 
 def _session(task: ConvertTask, output: Path, entries: dict[str, str]) -> None:

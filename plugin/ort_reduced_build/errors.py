@@ -17,6 +17,7 @@ __all__ = [
     "OrtReducedBuildError",
     "OutputError",
     "SettingsError",
+    "SizeError",
     "VerifyError",
 ]
 
@@ -67,3 +68,7 @@ class BuildError(OrtReducedBuildError):
 
 class VerifyError(OrtReducedBuildError):
     """The built library cannot be verified: no runner, no emulator, an unusable inputs file."""
+
+
+class SizeError(OrtReducedBuildError):
+    """A library whose size cannot be attributed: not ELF, unreadable, a link map of another build."""

@@ -19,9 +19,9 @@ from ._fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from ._outputs import check_outputs, model_stem, optimized_destination, ort_destination, writing
 from ._replay import GIVEN_ORT, given_ort_usage
 from ._version import __version__
-from .analyze import ModelUsage
+from .analyze import ModelUsage, merge_graph_types
 from .cache import Cache, CacheEntry
-from .config import HeaderOptions, OpsConfig, format_config, format_header, merge, read_config
+from .config import HeaderOptions, OpKey, OpsConfig, format_config, format_header, merge, read_config
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
 from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
@@ -267,7 +267,8 @@ def _failed(model: Model, style: str, cause: str, fallback: ModelUsage | None) -
 
 
 def _from_entry(model: Model, style: str, entry: CacheEntry, cached: bool) -> ModelResult:
-    return ModelResult(model, style, ModelUsage(entry.usage, entry.warnings, entry.value_types), cached=cached)
+    usage = ModelUsage(entry.usage, entry.warnings, entry.value_types, entry.graph_types)
+    return ModelResult(model, style, usage, cached=cached)
 
 
 def _finish(request: Request, results: list[ModelResult], entries: dict[tuple[Path, str], CacheEntry]) -> Result:
@@ -328,8 +329,19 @@ def _header(request: Request, results: Sequence[ModelResult]) -> list[str]:
         value_types=None
         if request.extra_configs
         else frozenset().union(*(r.usage.value_types for r in results if r.usage is not None)),
+        graph_types=_graph_types(request, results),
     )
     return format_header(header, ".".join(__version__.split(".")[:2]))
+
+
+def _graph_types(request: Request, results: Sequence[ModelResult]) -> dict[OpKey, frozenset[str]]:
+    """The graph types of the ops the config gives no types (none without per-op type reduction), less
+    the ops an extra config brings (their types are not ours to narrow)."""
+    if not request.type_reduction or request.globally_allowed_types is not None:
+        return {}
+    graph_types = merge_graph_types(r.usage for r in results if r.usage is not None)
+    extra = {key for path in request.extra_configs for key in read_config(path).op_keys()}
+    return {k: v for k, v in graph_types.items() if k not in extra}
 
 
 def _relative(path: Path, root: Path) -> str:
