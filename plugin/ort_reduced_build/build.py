@@ -13,7 +13,12 @@ picks the smallest legal set for the config:
   alone still builds the tests).
 
 ``run`` skips build.py when the build directory holds a build of the same config *content* (comments
-ignored) and the same command: the stamp ``ort-reduced-build.json`` is keyed on their sha256.
+ignored) and the same command: the stamp ``ort-reduced-build.json`` is keyed on their sha256. Otherwise it
+runs build.py twice, ``--update`` then ``--build``: ORT rewrites every kernel registration source it
+generates on each update, and between the two runs the ones whose content did not change get their old
+mtime back, so ninja recompiles only what includes a changed one. A ``compiler_cache`` runs the compiles
+through ccache or sccache with the environment that lets other build directories reuse them
+(``_compiler_cache``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import _ortdeps
-from ._fileio import atomic_write
+from ._compiler_cache import CompilerCache, base_dir, environment
+from ._fileio import atomic_write, keep_mtimes_of_unchanged
 from .cache import onnxruntime_version
 from .config import OpsConfig, format_config, read_config_and_value_types
 from .errors import BuildError
@@ -50,6 +56,7 @@ __all__ = [
     "AppleTarget",
     "BuildRequest",
     "BuildResult",
+    "CompilerCache",
     "Host",
     "check_source",
     "command",
@@ -70,6 +77,8 @@ BUILD_CONFIG = "MinSizeRel"
 OWNED_FLAGS = ("--build_dir", "--config", "--include_ops_by_config", "--minimal_build", "--update", "--build")
 """build.py flags ``compose`` sets; extra arguments may not repeat them."""
 STAMP = "ort-reduced-build.json"
+GENERATED = "op_reduction.generated"
+"""The directory of the config's build directory where ORT's reduce_op_kernels.py writes its sources."""
 ML_DOMAIN = "ai.onnx.ml"
 
 
@@ -132,6 +141,9 @@ class BuildRequest:
     """Runs the target's programs here (recorded for ``verify``), e.g. ``qemu-aarch64 -L <sysroot>``."""
     compiler_launchers: tuple[tuple[str, str], ...] = ()
     """``(LANG, tool)`` pairs, e.g. ``("CXX", "ccache")``: ``CMAKE_<LANG>_COMPILER_LAUNCHER``."""
+    compiler_cache: CompilerCache | None = None
+    """The ccache or sccache the launchers run: build.py gets the environment that shares its results
+    across build directories (base directory, remote storage)."""
     cmake: Path | None = None
     """The CMake build.py runs (ORT needs a recent one); None: ``cmake`` on PATH."""
     jobs: int | None = None
@@ -331,13 +343,15 @@ def library_path(request: BuildRequest, host: Host | None = None) -> Path:
 
 
 def describe(request: BuildRequest, host: Host | None = None) -> dict[str, object]:
-    """What a CMake consumer needs at configure time: library, headers, version, warnings (no config read)."""
+    """What a CMake consumer needs at configure time: library, headers, version, compiler cache, warnings (no
+    config read)."""
     version = check_source(request.ort_source)
     warning = version_warning(version)
     return {
         "library": library_path(request, host).as_posix(),
         "include_dirs": [(request.ort_source / "include" / "onnxruntime" / "core" / "session").as_posix()],
         "ort_version": version,
+        "compiler_cache": request.compiler_cache.tool if request.compiler_cache else "none",
         "warnings": [warning] if warning else [],
     }
 
@@ -488,7 +502,10 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
         return BuildResult(tuple(argv), library, size, previous.get("previous_bytes"), up_to_date=True, key=key)
     _check_cmake(request)
     patched = _patch_deps(request)
-    _execute(argv, on_output)
+    env = _environment(request)
+    with keep_mtimes_of_unchanged(request.build_dir / BUILD_CONFIG / GENERATED):
+        _execute([a for a in argv if a != "--build"], on_output, env)
+    _execute([a for a in argv if a != "--update"], on_output, env)
     if not library.is_file():
         raise BuildError(f"build.py finished but {library} is missing")
     size = library.stat().st_size
@@ -557,11 +574,28 @@ def _patch_deps(request: BuildRequest) -> list[str]:
     return applied
 
 
-def _execute(argv: list[str], on_output: Callable[[str], None] | None) -> None:
+def _environment(request: BuildRequest) -> dict[str, str] | None:
+    """build.py's environment: ours plus the compiler cache's variables (None: ours unchanged)."""
+    if request.compiler_cache is None:
+        return None
+    roots = [request.ort_source, request.build_dir, *([request.deps_dir] if request.deps_dir else [])]
+    if base_dir(roots) is None:
+        log.warning(
+            "warning: %s, its build directory and its dependencies share no parent directory: %s can reuse "
+            "only the objects of builds at the same absolute paths",
+            request.ort_source,
+            request.compiler_cache.tool,
+        )
+    return {**os.environ, **environment(request.compiler_cache, roots)}
+
+
+def _execute(argv: list[str], on_output: Callable[[str], None] | None, env: dict[str, str] | None) -> None:
     tail: collections.deque[str] = collections.deque(maxlen=40)
     log.info("running %s", " ".join(argv))
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=env
+        )
     except OSError as exc:
         raise BuildError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None
