@@ -17,6 +17,7 @@ A remote storage URL reaches the tool in its own variable: ccache's ``CCACHE_REM
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -24,7 +25,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CACHE_TOOLS", "CompilerCache", "base_dir", "environment", "find", "named_tool", "remote_problem"]
+__all__ = [
+    "CACHE_TOOLS",
+    "CompilerCache",
+    "base_dir",
+    "environment",
+    "find",
+    "named_tool",
+    "process_environment",
+    "remote_problem",
+]
+
+log = logging.getLogger("ort_reduced_build")
 
 CACHE_TOOLS = ("ccache", "sccache")
 
@@ -100,3 +112,17 @@ def environment(cache: CompilerCache, roots: Iterable[Path]) -> dict[str, str]:
         scheme = cache.remote.partition(":")[0].lower()
         env[_REMOTE_VARIABLES[cache.tool][scheme]] = cache.remote
     return env
+
+
+def process_environment(cache: CompilerCache | None, roots: list[Path]) -> dict[str, str] | None:
+    """This process's environment plus ``environment`` for the build (None: no cache, nothing to add)."""
+    if cache is None:
+        return None
+    if base_dir(roots) is None:
+        log.warning(
+            "warning: %s share no parent directory below the root: %s reuses only the objects of builds at "
+            "the same absolute paths",
+            ", ".join(map(str, roots)),
+            cache.tool,
+        )
+    return {**os.environ, **environment(cache, roots)}

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import _ortdeps
-from ._compiler_cache import CompilerCache, base_dir, environment
+from ._compiler_cache import CompilerCache, process_environment
 from ._fileio import atomic_write, keep_mtimes_of_unchanged
 from .cache import onnxruntime_version
 from .config import OpsConfig, format_config, read_config_and_value_types
@@ -502,7 +502,8 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
         return BuildResult(tuple(argv), library, size, previous.get("previous_bytes"), up_to_date=True, key=key)
     _check_cmake(request)
     patched = _patch_deps(request)
-    env = _environment(request)
+    roots = [request.ort_source, request.build_dir, *([request.deps_dir] if request.deps_dir else [])]
+    env = process_environment(request.compiler_cache, roots)
     with keep_mtimes_of_unchanged(request.build_dir / BUILD_CONFIG / GENERATED):
         _execute([a for a in argv if a != "--build"], on_output, env)
     _execute([a for a in argv if a != "--update"], on_output, env)
@@ -572,21 +573,6 @@ def _patch_deps(request: BuildRequest) -> list[str]:
         applied.append(f"{step.name} -> {step.directory}")
         log.info("patched %s with %s", step.directory, step.name)
     return applied
-
-
-def _environment(request: BuildRequest) -> dict[str, str] | None:
-    """build.py's environment: ours plus the compiler cache's variables (None: ours unchanged)."""
-    if request.compiler_cache is None:
-        return None
-    roots = [request.ort_source, request.build_dir, *([request.deps_dir] if request.deps_dir else [])]
-    if base_dir(roots) is None:
-        log.warning(
-            "warning: %s, its build directory and its dependencies share no parent directory: %s can reuse "
-            "only the objects of builds at the same absolute paths",
-            request.ort_source,
-            request.compiler_cache.tool,
-        )
-    return {**os.environ, **environment(request.compiler_cache, roots)}
 
 
 def _execute(argv: list[str], on_output: Callable[[str], None] | None, env: dict[str, str] | None) -> None:
