@@ -82,7 +82,7 @@ def one_op_model(path: Path, op: str, elem: int, **attrs: int) -> None:
         [helper.make_tensor_value_info("x", elem, [1, 8])],
         [helper.make_tensor_value_info("y", elem, [1, 8])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
 
@@ -127,7 +127,7 @@ def missed_sources(log: Path) -> tuple[str, ...]:
     """The sources ccache's log says it missed (one block of lines per process id)."""
     source: dict[str, str] = {}
     missed = set()
-    pattern = re.compile(r"^\[\S+ (\d+)\] (Source file|Result): (.*)$")
+    pattern = re.compile(r"^\[\S+ +(\d+) *\] (Source file|Result): (.*)$")  # ccache pads short pids
     for line in log.read_text(errors="replace").splitlines() if log.is_file() else ():
         if (m := pattern.match(line)) is None:
             continue
@@ -233,8 +233,8 @@ def svg(rows: list[Row], cold: float) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         'font-size="12">',
-        '<text x="10" y="20" font-size="14" font-weight="bold">Rebuild of the reduced runtime: wall time '
-        "(blue: same directory, orange: fresh directory, warm ccache)</text>",
+        '<text x="10" y="20" font-size="14" font-weight="bold">Rebuild wall time (blue: same directory; '
+        "orange: fresh directory, warm ccache)</text>",
     ]
     for i, r in enumerate(rows):
         y = 36 + i * (bar + gap)
