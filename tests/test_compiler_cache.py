@@ -233,6 +233,8 @@ def test_a_bad_remote_url_is_one_line(cli_base: list[str], capsys: pytest.Captur
     assert error_lines(capsys) == [
         "error: --compiler-cache-remote needs a compiler cache: --compiler-cache ccache or sccache"
     ]
+    assert main([*cli_base, "--compiler-cache", "sccache", "--compiler-launcher", "CXX=ccache", "--dry-run"]) == 1
+    assert error_lines(capsys) == ["error: --compiler-launcher names ccache but --compiler-cache is sccache"]
 
 
 def test_sccache_not_installed_is_one_line(

@@ -238,10 +238,12 @@ def _compiler_cache(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ..
     from ._compiler_cache import CompilerCache, find, named_tool, remote_problem
 
     explicit = _launchers(args.compiler_launcher)
-    named = sorted({tool for _, launcher in explicit.items() if (tool := named_tool(launcher))})
+    named = sorted({tool for launcher in explicit.values() if (tool := named_tool(launcher))})
     choice = args.compiler_cache
-    if len(named) > 1 or (named and choice not in (None, "none", named[0])):
-        raise SettingsError(f"--compiler-launcher names {' and '.join(named)} but --compiler-cache is {choice}")
+    if len(named) > 1:
+        raise SettingsError("--compiler-launcher names both ccache and sccache: one compiler cache per build")
+    if named and choice not in (None, "none", named[0]):
+        raise SettingsError(f"--compiler-launcher names {named[0]} but --compiler-cache is {choice}")
     if choice is None:
         choice = named[0] if named else "none" if explicit or find("ccache") is None else "ccache"
     remote = args.compiler_cache_remote or None
