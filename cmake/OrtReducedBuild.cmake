@@ -330,8 +330,9 @@ function(_ort_reduced_build_sources fn source_var deps_var arg_source arg_deps)
   set(${deps_var} "${deps}" PARENT_SCOPE)
 endfunction()
 
-# Ask the CLI what the build will produce (library path, headers, ORT version); print its warnings.
-function(_ort_reduced_build_describe fn python library_var include_var version_var)
+# Ask the CLI what the build will produce (library path, headers, ORT version, compiler cache); print its
+# warnings.
+function(_ort_reduced_build_describe fn python library_var include_var version_var cache_var)
   execute_process(COMMAND "${python}" -m ort_reduced_build ${ARGN}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE described ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -340,6 +341,7 @@ function(_ort_reduced_build_describe fn python library_var include_var version_v
   string(JSON library GET "${described}" library)
   string(JSON include_dir GET "${described}" include_dirs 0)
   string(JSON ort_version GET "${described}" ort_version)
+  string(JSON compiler_cache GET "${described}" compiler_cache)
   string(JSON n_warnings LENGTH "${described}" warnings)
   if(n_warnings GREATER 0)
     math(EXPR last "${n_warnings} - 1")
@@ -351,13 +353,15 @@ function(_ort_reduced_build_describe fn python library_var include_var version_v
   set(${library_var} "${library}" PARENT_SCOPE)
   set(${include_var} "${include_dir}" PARENT_SCOPE)
   set(${version_var} "${ort_version}" PARENT_SCOPE)
+  set(${cache_var} "${compiler_cache}" PARENT_SCOPE)
 endfunction()
 
 function(ort_reduced_build_add_runtime target)
   set(fn "ort_reduced_build_add_runtime(${target})")
   cmake_parse_arguments(PARSE_ARGV 1 ARG
                         "TYPE_REDUCTION;NO_TYPE_REDUCTION;NO_EXTRA_TYPE_REDUCTION;NO_LTO;NO_EXCEPTIONS;NO_VERIFY;VERIFY"
-                        "CONFIG;ORT_SOURCE_DIR;DEPS_DIR;MINIMAL_BUILD;INPUTS;REFERENCE_RUNTIME" "BUILD_ARGS;MODELS")
+                        "CONFIG;ORT_SOURCE_DIR;DEPS_DIR;MINIMAL_BUILD;INPUTS;REFERENCE_RUNTIME;COMPILER_CACHE;COMPILER_CACHE_REMOTE"
+                        "BUILD_ARGS;MODELS")
   _ort_reduced_build_check_parsed("${fn}")
   if(NOT DEFINED ARG_CONFIG)
     message(FATAL_ERROR "${fn}: CONFIG is required: a config file or an ort_reduced_build_config() target")
@@ -383,6 +387,12 @@ function(ort_reduced_build_add_runtime target)
   elseif(NOT minimal MATCHES "^(basic|extended)$")
     message(FATAL_ERROR "${fn}: MINIMAL_BUILD ${minimal} is not basic or extended")
   endif()
+
+  _ort_reduced_build_first(compiler_cache ARG_COMPILER_CACHE ORT_REDUCED_BUILD_COMPILER_CACHE)
+  if(NOT compiler_cache MATCHES "^(|ccache|sccache|none)$")
+    message(FATAL_ERROR "${fn}: COMPILER_CACHE ${compiler_cache} is not ccache, sccache or none")
+  endif()
+  _ort_reduced_build_first(cache_remote ARG_COMPILER_CACHE_REMOTE ORT_REDUCED_BUILD_COMPILER_CACHE_REMOTE)
 
   _ort_reduced_build_sources("${fn}" source deps "${ARG_ORT_SOURCE_DIR}" "${ARG_DEPS_DIR}")
 
@@ -454,6 +464,12 @@ function(ort_reduced_build_add_runtime target)
       list(APPEND args --compiler-launcher "${lang}=${launcher}")
     endif()
   endforeach()
+  if(NOT compiler_cache STREQUAL "")
+    list(APPEND args --compiler-cache ${compiler_cache})
+  endif()
+  if(NOT cache_remote STREQUAL "")
+    list(APPEND args --compiler-cache-remote "${cache_remote}")
+  endif()
   if(NOT "${ORT_REDUCED_BUILD_CMAKE}" STREQUAL "")
     list(APPEND args --cmake "${ORT_REDUCED_BUILD_CMAKE}")
   endif()
@@ -467,7 +483,8 @@ function(ort_reduced_build_add_runtime target)
 
   _ort_reduced_build_python("${fn}" python)
   get_property(package_files GLOBAL PROPERTY _ORT_REDUCED_BUILD_DEPENDS)
-  _ort_reduced_build_describe("${fn}" "${python}" library include_dir ort_version ${args} --describe ${tail})
+  _ort_reduced_build_describe("${fn}" "${python}" library include_dir ort_version used_cache ${args} --describe
+                              ${tail})
 
   set(stamp "${dir}/ort-reduced-build.stamp")
   file(MAKE_DIRECTORY "${dir}")
@@ -530,6 +547,11 @@ function(ort_reduced_build_add_runtime target)
     set(cross_text "host")
   endif()
   message(STATUS "  MINIMAL_BUILD ${minimal}; DEPS_DIR: ${deps}; target: ${cross_text}")
+  if(cache_remote STREQUAL "")
+    message(STATUS "  compiler cache: ${used_cache}")
+  else()
+    message(STATUS "  compiler cache: ${used_cache}, with remote storage")
+  endif()
   message(STATUS "  library: ${library}")
 endfunction()
 

@@ -43,8 +43,10 @@ Hints
   else ``protoc`` on ``PATH``; its version must match ORT's protobuf pin).
 ``ORT_REDUCED_BUILD_ANDROID_SDK`` (or environment ``ANDROID_SDK_ROOT``/``ANDROID_HOME``)
   The Android SDK, which ORT's build.py requires next to the NDK.
+``ORT_REDUCED_BUILD_COMPILER_CACHE``, ``ORT_REDUCED_BUILD_COMPILER_CACHE_REMOTE``
+  Defaults for ``COMPILER_CACHE`` and ``COMPILER_CACHE_REMOTE`` of ``ort_reduced_build_add_runtime``.
 ``CMAKE_C_COMPILER_LAUNCHER``, ``CMAKE_CXX_COMPILER_LAUNCHER``
-  ccache/sccache, passed on to the ONNX Runtime build.
+  Passed on to the ONNX Runtime build; one that names ccache or sccache picks that compiler cache.
 
 Commands
 ^^^^^^^^
@@ -81,6 +83,8 @@ Commands
                                   [TYPE_REDUCTION | NO_TYPE_REDUCTION] [NO_EXTRA_TYPE_REDUCTION]
                                   [NO_LTO] [NO_EXCEPTIONS] [MODELS <file>...] [REFERENCE_RUNTIME <lib>]
                                   [NO_VERIFY | VERIFY [INPUTS <file>]]
+                                  [COMPILER_CACHE ccache|sccache|none]
+                                  [COMPILER_CACHE_REMOTE <url>]
                                   [BUILD_ARGS <build.py argument>...])
 
   Adds the imported shared library ``<target>`` (with the C/C++ API headers) built by ORT's
@@ -103,7 +107,10 @@ Commands
   ``CMAKE_CROSSCOMPILING_EMULATOR`` when cross-compiling): a model whose session cannot be created or
   that cannot run fails the build with ORT's message. ``NO_VERIFY`` skips that run. ``VERIFY`` also
   adds the CTest test ``<target>-verify`` (``ort_reduced_build_add_verify_test``), which compares
-  every output with onnxruntime. Target properties: ``ORT_REDUCED_BUILD_CONFIG`` (the config),
+  every output with onnxruntime. ``COMPILER_CACHE`` runs ORT's compiles through ccache or sccache
+  (default: ccache when installed), set up so that another build directory reuses the objects;
+  ``COMPILER_CACHE_REMOTE`` is its remote storage shared by several machines (``redis://HOST:PORT``,
+  ``http://HOST/PATH``). Target properties: ``ORT_REDUCED_BUILD_CONFIG`` (the config),
   ``ORT_REDUCED_BUILD_DIR`` (the build directory).
 
 .. command:: ort_reduced_build_add_verify_test

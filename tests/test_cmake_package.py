@@ -203,6 +203,7 @@ def test_config_by_include_with_every_option(package: Path) -> None:
             "semicolon-in-the-output",
             "ort_reduced_build_config(ops): OUTPUT: x;y.config has a ';' in its name",
         ),
+        ("bad-compiler-cache", "ort_reduced_build_add_runtime(ortrt): COMPILER_CACHE distcc is not ccache, sccache"),
     ],
 )
 @pytest.mark.parametrize("package", ["config-bad-arguments"], indirect=True)
@@ -322,6 +323,7 @@ def test_runtime_command_line_android(package: Path, stub_ort: Path, tmp_path: P
         f"ORT_SOURCE_DIR={stub_ort}",
         "ORT_REDUCED_BUILD_CMAKE=/opt/cmake/bin/cmake",
         "RUNTIME_ARGS=MINIMAL_BUILD;extended;BUILD_ARGS;--use_nnapi;--cmake_extra_defines;X=1",
+        "ORT_REDUCED_BUILD_COMPILER_CACHE=none",  # the variable form (default: ccache when installed)
         # What the NDK's android.toolchain.cmake sets (no NDK here to load it):
         "ANDROID=ON",
         f"ANDROID_NDK={tmp_path}/ndk",
@@ -352,7 +354,7 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
         "CONFIG_FILE=ops.config",
         f"ORT_SOURCE_DIR={stub_ort}",
         "ORT_REDUCED_BUILD_CMAKE=/opt/cmake/bin/cmake",
-        "RUNTIME_ARGS=NO_TYPE_REDUCTION;NO_LTO;NO_EXCEPTIONS;NO_EXTRA_TYPE_REDUCTION",
+        "RUNTIME_ARGS=NO_TYPE_REDUCTION;NO_LTO;NO_EXCEPTIONS;NO_EXTRA_TYPE_REDUCTION;COMPILER_CACHE;none",
         # What CMake's iOS platform sets (-DCMAKE_SYSTEM_NAME=iOS needs Xcode, absent here):
         "IOS=ON",
         "CMAKE_OSX_SYSROOT=iphoneos",
@@ -372,6 +374,30 @@ def test_runtime_command_line_ios(package: Path, stub_ort: Path) -> None:
     ]  # fmt: skip
     library = f"{out}/ortrt/MinSizeRel/MinSizeRel-iphoneos/libonnxruntime.dylib"
     assert properties(out / "imported.txt")["library"] == library
+
+
+@pytest.mark.skipif(shutil.which("ccache") is None, reason="needs ccache (.ci/_system installs it)")
+@pytest.mark.parametrize("package", ["runtime-command-line"], indirect=True)
+def test_runtime_compiler_cache_and_remote(package: Path, stub_ort: Path) -> None:
+    remote = "redis://127.0.0.1:6379"
+    result = configure(
+        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}",
+        f"RUNTIME_ARGS=COMPILER_CACHE;ccache;COMPILER_CACHE_REMOTE;{remote}",
+    )  # fmt: skip
+    assert "compiler cache: ccache, with remote storage" in result.stdout
+    ccache = shutil.which("ccache")
+    launchers = [f"CMAKE_C_COMPILER_LAUNCHER={ccache}", f"CMAKE_CXX_COMPILER_LAUNCHER={ccache}"]
+    assert dry_run_command(package)[-2:] == launchers
+    # The remote reaches the build rule's command, which hands it to ccache in build.py's environment.
+    ninja = (package / "build" / "build.ninja").read_text()
+    assert f"--compiler-cache ccache --compiler-cache-remote {remote}" in ninja
+    wrong = configure(
+        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}", "RUNTIME_ARGS=",
+        "ORT_REDUCED_BUILD_COMPILER_CACHE_REMOTE=ftp://cache/x", check=False,
+    )  # fmt: skip
+    assert wrong.returncode != 0
+    stderr = " ".join(wrong.stderr.split())
+    assert "--compiler-cache-remote: 'ftp://cache/x' is not a remote storage URL ccache takes" in stderr
 
 
 @pytest.mark.skipif(not any(map(shutil.which, ("cc", "gcc", "clang"))), reason="the app project needs a C compiler")

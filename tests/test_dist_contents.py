@@ -30,6 +30,7 @@ _cli_options.py
 _cli_reference.py
 _cli_size.py
 _cli_verify.py
+_compiler_cache.py
 _elf.py
 _external_data.py
 _fileio.py
@@ -82,6 +83,7 @@ SDIST_OTHER = """
 README.md
 benchmarks/bench_backend.py
 benchmarks/bench_convert.py
+benchmarks/bench_rebuild.py
 benchmarks/bench_size.py
 benchmarks/no_exceptions_demo.c
 docs/architecture.md
@@ -92,6 +94,7 @@ docs/cmake.md
 docs/cross.md
 docs/engine.md
 docs/package-an-app.md
+docs/rebuild.svg
 docs/reference/pyproject.md
 docs/reliability.md
 docs/runtime-size-parts.svg
@@ -144,6 +147,7 @@ tests/test_ci_verbs.py
 tests/test_cli_reference.py
 tests/test_cli_usage.py
 tests/test_cmake_package.py
+tests/test_compiler_cache.py
 tests/test_config.py
 tests/test_convert.py
 tests/test_coverage.py

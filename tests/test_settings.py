@@ -97,6 +97,13 @@ def test_every_unknown_key_of_every_source_is_reported_once_with_suggestions() -
         ({"optimization-style": []}, {}, {}, "optimization-style: give at least one of Fixed, Runtime"),
         ({"config": "/etc/ops.config"}, {}, {}, "config: '/etc/ops.config' must be a relative path inside the wheel"),
         ({"config": "../ops.config"}, {}, {}, "must be a relative path inside the wheel"),
+        ({"compiler-cache": "distcc"}, {}, {}, "compiler-cache: 'distcc' is not one of ccache, sccache, none"),
+        (
+            {},
+            {},
+            {"ORT_REDUCED_BUILD_COMPILER_CACHE_REMOTE": "ftp://cache"},
+            "environment ORT_REDUCED_BUILD_COMPILER_CACHE_REMOTE: 'ftp://cache' is not a remote storage URL",
+        ),
     ],
 )
 def test_invalid_values_name_the_source_and_key(

@@ -89,6 +89,8 @@ def wheel_config_settings(config_settings: ConfigSettings | None, *, editable: b
             "cmake.define.ORT_REDUCED_BUILD_CONFIG": str(staged.config),
             "cmake.define.ORT_REDUCED_BUILD_MODELS_DIR": str(staged.models_dir),
             "cmake.define.ORT_REDUCED_BUILD_VERIFY": "ON" if settings.verify else "OFF",
+            "cmake.define.ORT_REDUCED_BUILD_COMPILER_CACHE": settings.compiler_cache or "",
+            "cmake.define.ORT_REDUCED_BUILD_COMPILER_CACHE_REMOTE": settings.compiler_cache_remote or "",
             **{f"wheel.force-include.{src}": dest.as_posix() for src, dest in staged.files.items()},
         }
         if settings.bundle != "ort":

@@ -20,6 +20,7 @@ from .errors import BuildError, SettingsError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 if TYPE_CHECKING:
+    from ._compiler_cache import CompilerCache
     from .build import BuildRequest, BuildResult
     from .size import SizeReport
 
@@ -102,13 +103,7 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("-j", "--jobs", type=positive_int, help="parallel compile jobs (default: all CPUs)")
     p.add_argument("--cmake", type=_path, help="CMake for ORT (default: the one beside this Python, else PATH)")
-    p.add_argument(
-        "--compiler-launcher",
-        action="append",
-        default=[],
-        metavar="[LANG=]TOOL",
-        help="ccache/sccache for C and CXX, or one language (repeatable)",
-    )
+    _add_cache_options(p)
     p.add_argument("--baseline", type=_path, metavar="LIB|DIR", help="library or build dir to compare the size with")
     p.add_argument(
         "--models",
@@ -131,6 +126,28 @@ def add_build_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     m.add_argument("--describe", action="store_true", help="print library path and headers as JSON (for CMake)")
     p.add_argument("build_args", nargs="*", metavar="-- BUILD_PY_ARG", help="more build.py arguments")
     p.set_defaults(func=cmd_build)
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    c = parser.add_argument_group("Compiler cache")
+    c.add_argument(
+        "--compiler-cache",
+        choices=("ccache", "sccache", "none"),
+        help="run the compiles through this cache, set up so other build directories reuse its objects "
+        "(default: ccache when installed)",
+    )
+    c.add_argument(
+        "--compiler-cache-remote",
+        metavar="URL",
+        help="the cache's remote storage, shared by several machines: redis://HOST:PORT, http://HOST/PATH, ...",
+    )
+    c.add_argument(
+        "--compiler-launcher",
+        action="append",
+        default=[],
+        metavar="[LANG=]TOOL",
+        help="the compiler launcher of C and CXX, or of one language (repeatable; overrides --compiler-cache's)",
+    )
 
 
 def _add_cross_options(parser: argparse.ArgumentParser) -> None:
@@ -207,6 +224,7 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         apple = AppleTarget(args.apple_deploy_target, args.apple_sysroot, args.osx_arch)
     if args.deps_dir is not None and not args.deps_dir.is_dir():
         raise SettingsError(f"{args.deps_dir}: dependency directory not found (--deps-dir / ORT_DEPS_DIR)")
+    launchers, cache = _compiler_cache(args)
     return BuildRequest(
         ort_source=args.ort_source.resolve(),
         config=args.config.resolve(),
@@ -222,14 +240,48 @@ def _build_request(args: argparse.Namespace) -> BuildRequest:
         toolchain_file=args.toolchain_file.resolve() if args.toolchain_file else None,
         protoc=args.protoc.resolve() if args.protoc else None,
         emulator=tuple(shlex.split(args.emulator)) if args.emulator else (),
-        compiler_launchers=_launchers(args.compiler_launcher),
+        compiler_launchers=launchers,
+        compiler_cache=cache,
         cmake=args.cmake.resolve() if args.cmake else None,
         jobs=args.jobs,
         extra_args=tuple(args.build_args),
     )
 
 
-def _launchers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+def _compiler_cache(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], CompilerCache | None]:
+    """The launchers and the cache: ``--compiler-cache`` (default: ccache if installed, unless launchers are
+    given) for C and CXX, each ``--compiler-launcher`` over it; a launcher that names ccache or sccache
+    picks that cache."""
+    from ._compiler_cache import CompilerCache, find, named_tool, remote_problem
+
+    explicit = _launchers(args.compiler_launcher)
+    named = sorted({tool for launcher in explicit.values() if (tool := named_tool(launcher))})
+    choice = args.compiler_cache
+    if len(named) > 1:
+        raise SettingsError("--compiler-launcher names both ccache and sccache: one compiler cache per build")
+    if named and choice not in (None, "none", named[0]):
+        raise SettingsError(f"--compiler-launcher names {named[0]} but --compiler-cache is {choice}")
+    if choice is None:
+        choice = named[0] if named else "none" if explicit or find("ccache") is None else "ccache"
+    remote = args.compiler_cache_remote or None
+    if remote and choice == "none":
+        raise SettingsError("--compiler-cache-remote needs a compiler cache: --compiler-cache ccache or sccache")
+    if remote and (problem := remote_problem(choice, remote)):
+        raise SettingsError(f"--compiler-cache-remote: {problem}")
+    launchers: dict[str, str] = {}
+    if choice != "none" and not named:
+        executable = find(choice)
+        if executable is None:
+            raise SettingsError(
+                f"--compiler-cache {choice}: {choice} is not installed (not on PATH nor beside {sys.executable}): "
+                f"pip install 'ort-reduced-build[{choice}]', or --compiler-cache none"
+            )
+        launchers = {"C": str(executable), "CXX": str(executable)}
+    cache = None if choice == "none" else CompilerCache(choice, remote)
+    return tuple(sorted((launchers | explicit).items())), cache
+
+
+def _launchers(values: Sequence[str]) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for value in values:
         lang, sep, tool = value.partition("=")
@@ -239,7 +291,7 @@ def _launchers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
             pairs[lang] = tool
         else:
             raise SettingsError(f"--compiler-launcher {value!r}: expected TOOL or LANG=TOOL (LANG: C, CXX, ...)")
-    return tuple(sorted(pairs.items()))
+    return pairs
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ __all__ = [
     "file_digest",
     "file_integrity_digest",
     "integrity_digest",
+    "keep_mtimes_of_unchanged",
     "mapped",
     "open_regular",
     "replacing",
@@ -240,3 +241,19 @@ def _holds(path: Path, data: bytes) -> bool:
         return path.stat().st_size == len(data) and path.read_bytes() == data
     except OSError:
         return False
+
+
+@contextmanager
+def keep_mtimes_of_unchanged(root: Path) -> Iterator[None]:
+    """Files under ``root`` that the body rewrites with the same bytes get their old mtime back, so that
+    ninja or make does not rebuild what depends on them (for a generator that rewrites all its outputs)."""
+    before: dict[Path, tuple[str, int]] = {}
+    for path in sorted(root.rglob("*")) if root.is_dir() else ():
+        with suppress(OSError):
+            if path.is_file() and not path.is_symlink():
+                before[path] = (file_digest(path), path.stat().st_mtime_ns)
+    yield
+    for path, (digest, mtime_ns) in before.items():
+        with suppress(OSError):
+            if path.stat().st_mtime_ns != mtime_ns and file_digest(path) == digest:
+                os.utime(path, ns=(time.time_ns(), mtime_ns))

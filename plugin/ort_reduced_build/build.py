@@ -19,7 +19,12 @@ build.py ``--update``, leaves out their unused typed kernels in the registration
 (``_regfilter``), then ``--build`` (``extra_type_reduction``).
 
 ``run`` skips build.py when the build directory holds a build of the same config *content* (comments
-ignored) and the same command: the stamp ``ort-reduced-build.json`` is keyed on their sha256.
+ignored) and the same command: the stamp ``ort-reduced-build.json`` is keyed on their sha256. Otherwise it
+runs build.py twice, ``--update`` then ``--build``: ORT rewrites every kernel registration source it
+generates on each update, and between the two runs the ones whose content did not change get their old
+mtime back, so ninja recompiles only what includes a changed one. A ``compiler_cache`` runs the compiles
+through ccache or sccache with the environment that lets other build directories reuse them
+(``_compiler_cache``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import _ortdeps, _protoc, _regfilter
-from ._fileio import atomic_write
+from ._compiler_cache import CompilerCache, process_environment
+from ._fileio import atomic_write, keep_mtimes_of_unchanged
 from .cache import onnxruntime_version
 from .config import (
     OpKey,
@@ -63,6 +69,7 @@ __all__ = [
     "AppleTarget",
     "BuildRequest",
     "BuildResult",
+    "CompilerCache",
     "Host",
     "check_source",
     "command",
@@ -83,6 +90,8 @@ BUILD_CONFIG = "MinSizeRel"
 OWNED_FLAGS = ("--build_dir", "--config", "--include_ops_by_config", "--minimal_build", "--update", "--build")
 """build.py flags ``compose`` sets; extra arguments may not repeat them."""
 STAMP = "ort-reduced-build.json"
+GENERATED = "op_reduction.generated"
+"""The directory of the config's build directory where ORT's reduce_op_kernels.py writes its sources."""
 ML_DOMAIN = "ai.onnx.ml"
 
 
@@ -152,6 +161,9 @@ class BuildRequest:
     """Runs the target's programs here (recorded for ``verify``), e.g. ``qemu-aarch64 -L <sysroot>``."""
     compiler_launchers: tuple[tuple[str, str], ...] = ()
     """``(LANG, tool)`` pairs, e.g. ``("CXX", "ccache")``: ``CMAKE_<LANG>_COMPILER_LAUNCHER``."""
+    compiler_cache: CompilerCache | None = None
+    """The ccache or sccache the launchers run: build.py gets the environment that shares its results
+    across build directories (base directory, remote storage)."""
     cmake: Path | None = None
     """The CMake build.py runs (ORT needs a recent one); None: ``cmake`` on PATH."""
     jobs: int | None = None
@@ -374,13 +386,15 @@ def library_path(request: BuildRequest, host: Host | None = None) -> Path:
 
 
 def describe(request: BuildRequest, host: Host | None = None) -> dict[str, object]:
-    """What a CMake consumer needs at configure time: library, headers, version, warnings (no config read)."""
+    """What a CMake consumer needs at configure time: library, headers, version, compiler cache, warnings (no
+    config read)."""
     version = check_source(request.ort_source)
     warning = version_warning(version)
     return {
         "library": library_path(request, host).as_posix(),
         "include_dirs": [(request.ort_source / "include" / "onnxruntime" / "core" / "session").as_posix()],
         "ort_version": version,
+        "compiler_cache": request.compiler_cache.tool if request.compiler_cache else "none",
         "warnings": [warning] if warning else [],
     }
 
@@ -519,11 +533,9 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
         )
     _check_cmake(request)
     patched = _patch_deps(request)
-    trimmed: tuple[str, ...] = ()
-    if extra:
-        trimmed = _execute_filtered(argv, request, extra, on_output)
-    else:
-        _execute(argv, on_output)
+    roots = [request.ort_source, request.build_dir, *([request.deps_dir] if request.deps_dir else [])]
+    env = process_environment(request.compiler_cache, roots)
+    trimmed = _execute_in_two_steps(argv, request, extra, on_output, env)
     if not library.is_file():
         raise BuildError(f"build.py finished but {library} is missing")
     size = library.stat().st_size
@@ -544,19 +556,22 @@ def _build(request: BuildRequest, on_output: Callable[[str], None] | None, host:
     )
 
 
-def _execute_filtered(
+def _execute_in_two_steps(
     argv: list[str],
     request: BuildRequest,
     extra: Mapping[OpKey, frozenset[str]],
     on_output: Callable[[str], None] | None,
+    env: dict[str, str] | None,
 ) -> tuple[str, ...]:
-    """build.py in two steps, as ORT's CI runs it: ``--update`` (CMake, and ``reduce_op_kernels.py`` writing
-    the registration tables), the extra type reduction on those tables, then ``--build``."""
-    _execute([a for a in argv if a != "--build"], on_output)
-    trimmed = tuple(_regfilter.filter_build(request.build_dir / BUILD_CONFIG, extra))
+    """build.py in two steps, as ORT's CI runs it: ``--update`` (CMake, and ``reduce_op_kernels.py``
+    rewriting every registration table), the extra type reduction on those tables, then ``--build``. A
+    table whose content did not change keeps its old mtime, so ninja recompiles only what a change touches."""
+    with keep_mtimes_of_unchanged(request.build_dir / BUILD_CONFIG / GENERATED):
+        _execute([a for a in argv if a != "--build"], on_output, env)
+        trimmed = tuple(_regfilter.filter_build(request.build_dir / BUILD_CONFIG, extra)) if extra else ()
     for line in trimmed:
         log.info("extra type reduction: left out %s", line)
-    _execute([a for a in argv if a != "--update"], on_output)
+    _execute([a for a in argv if a != "--update"], on_output, env)
     return trimmed
 
 
@@ -632,11 +647,13 @@ def _patch_deps(request: BuildRequest) -> list[str]:
     return applied
 
 
-def _execute(argv: list[str], on_output: Callable[[str], None] | None) -> None:
+def _execute(argv: list[str], on_output: Callable[[str], None] | None, env: dict[str, str] | None) -> None:
     tail: collections.deque[str] = collections.deque(maxlen=40)
     log.info("running %s", " ".join(argv))
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=env
+        )
     except OSError as exc:
         raise BuildError(f"cannot run {argv[0]}: {exc.strerror}") from None
     assert proc.stdout is not None

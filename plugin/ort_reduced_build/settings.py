@@ -130,6 +130,12 @@ class BackendSettings:
     """When the project's CMake builds a runtime (``ort_reduced_build_add_runtime``), also run
     ``ort-reduced-build verify`` on it as part of the build: every model's outputs must match
     onnxruntime's (every build already checks that each model loads and runs)."""
+    compiler_cache: Literal["ccache", "sccache", "none"] | None = None
+    """The compiler cache of the runtime the project's CMake builds (``ort_reduced_build_add_runtime``
+    ``COMPILER_CACHE``); unset: ccache when installed."""
+    compiler_cache_remote: str | None = None
+    """The compiler cache's remote storage, shared by several machines (``COMPILER_CACHE_REMOTE``), e.g.
+    ``redis://cache:6379``; it is written into the build's command line, so keep passwords out of it."""
 
 
 def config_file_name(type_reduction: bool) -> str:
@@ -215,12 +221,22 @@ def _boolean(value: object, textual: bool) -> bool:
 def _check(key: str, value: object) -> None:
     if key == "optimization-style" and not value:
         raise ValueError("give at least one of Fixed, Runtime")
+    if key == "compiler-cache-remote" and isinstance(value, str) and (problem := _remote_problem(value)):
+        raise ValueError(problem)
     if key == "jobs" and isinstance(value, int) and value < 1:
         raise ValueError(f"must be at least 1, got {value}")
     if key == "config" and isinstance(value, str):
         path = PurePosixPath(value)
         if path.is_absolute() or ".." in path.parts or "\\" in value or not path.name:
             raise ValueError(f"{value!r} must be a relative path inside the wheel, e.g. 'app/ops.config'")
+
+
+def _remote_problem(url: str) -> str | None:
+    from ._compiler_cache import remote_problem
+
+    # Either tool may run it (the cache is chosen separately): a URL neither takes is wrong for both.
+    problems = [remote_problem(tool, url) for tool in ("ccache", "sccache")]
+    return problems[0] if all(problems) else None
 
 
 def _show(value: object) -> str:
