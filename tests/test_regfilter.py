@@ -164,7 +164,7 @@ def test_build_runs_update_filters_then_builds(tmp_path: Path, monkeypatch: pyte
     runs: list[list[str]] = []
     table = tmp_path / "b" / "MinSizeRel" / "op_reduction.generated" / "onnxruntime" / "cpu_execution_provider.cc"
 
-    def fake_build_py(argv: list[str], _on_output: object) -> None:  # a stand-in for ORT's build.py
+    def fake_build_py(argv: list[str], _on_output: object, _env: object = None) -> None:  # a stand-in for ORT's build.py
         runs.append([a for a in argv if a in ("--update", "--build")])
         if "--update" in argv:
             table.parent.mkdir(parents=True, exist_ok=True)
