@@ -136,7 +136,7 @@ def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) 
         if t.length(graph, ow.GRAPH_SPARSE_INITIALIZERS):
             found.add("sparse_tensor")
         scope = outer | local  # inner names shadow outer ones, as in ORT's processor
-        infos = _TypeInfos(data, scope)
+        infos = _TypeInfos(t, scope)
         for at in t.tables(graph, ow.GRAPH_NODES):
             domain, op = t.string(at, ow.NODE_DOMAIN), t.string(at, ow.NODE_OP_TYPE)
             if domain is None or op is None:
@@ -179,9 +179,9 @@ class _TypeInfos(dict):  # type: ignore[type-arg]
     Holds each ``TypeInfo``'s position; 0 (the value has none) is looked up as ``None``, as in ORT's processor.
     """
 
-    def __init__(self, data: Buffer, positions: dict[bytes | None, int]) -> None:
+    def __init__(self, tables: ow.Tables, positions: dict[bytes | None, int]) -> None:
         super().__init__(positions)
-        self._data = data
+        self._tables = tables
 
     def __getitem__(self, name: bytes | None) -> Any:
         position = super().__getitem__(name)
@@ -190,8 +190,19 @@ class _TypeInfos(dict):  # type: ignore[type-arg]
         from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 
         info = fbs.TypeInfo.TypeInfo()
-        info.Init(self._data, position)
+        info.Init(self._tables.data, position)
         return info
+
+    def config_types(self, name: bytes) -> set[str]:
+        """The element types of value ``name`` in ORT's config spelling (a map: its key's and its value's),
+        read straight from the flatbuffer; "unknown" when it has no type."""
+        from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
+
+        codes: set[int] = set()
+        found: set[str] = set()
+        _element_types(self._tables, super().get(name, 0), codes, found)
+        names = FbsTypeInfo.tensordatatype_to_string
+        return found | {names.get(code, "unknown") for code in codes}
 
 
 def read_ort_file(path: Path) -> bytes:
@@ -225,16 +236,14 @@ def _tolerant_manager() -> Any:
             self.warnings: set[str] = set()
             self.graph_types: dict[tuple[str, str], set[str]] = {}
 
-        def process_node(self, node: Any, value_name_to_typeinfo: dict[str, Any]) -> None:
+        def process_node(self, node: Any, value_name_to_typeinfo: _TypeInfos) -> None:
             key = (node.Domain().decode() or "ai.onnx", node.OpType().decode())
             seen = self.graph_types.setdefault(key, set())
             names = [node.Inputs(i) for i in range(node.InputsLength())]
             names += [node.Outputs(i) for i in range(node.OutputsLength())]
             for name in names:
                 if name:  # an omitted optional input has no name and no type
-                    # keys are bytes; [] (not .get) builds the TypeInfo that _TypeInfos holds by position
-                    info = value_name_to_typeinfo[name] if name in value_name_to_typeinfo else None  # noqa: SIM401
-                    seen |= _config_types(info)
+                    seen |= value_name_to_typeinfo.config_types(name)
             try:
                 super().process_node(node, value_name_to_typeinfo)
             except (KeyError, RuntimeError) as exc:
@@ -247,32 +256,6 @@ def _tolerant_manager() -> Any:
                 )
 
     return TolerantManager()
-
-
-def _config_types(type_info: Any) -> set[str]:
-    """A value's element types in ORT's config spelling; a map gives its key's and its value's."""
-    from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
-    from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
-
-    kinds = fbs.TypeInfoValue.TypeInfoValue
-    kind = type_info.ValueType() if type_info is not None else 0
-    value = type_info.Value() if kind else None
-    if value is None:
-        return {"unknown"}
-    names = FbsTypeInfo.tensordatatype_to_string
-    if kind == kinds.tensor_type:
-        tensor = fbs.TensorTypeAndShape.TensorTypeAndShape()
-        tensor.Init(value.Bytes, value.Pos)
-        return {names.get(tensor.ElemType(), "unknown")}
-    if kind == kinds.sequence_type:
-        sequence = fbs.SequenceType.SequenceType()
-        sequence.Init(value.Bytes, value.Pos)
-        return _config_types(sequence.ElemType())
-    if kind == kinds.map_type:
-        mapping = fbs.MapType.MapType()
-        mapping.Init(value.Bytes, value.Pos)
-        return {names.get(mapping.KeyType(), "unknown"), *_config_types(mapping.ValueType())}
-    return {"unknown"}
 
 
 @dataclass(frozen=True)
