@@ -15,7 +15,7 @@ import logging
 import platform
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ __all__ = [
     "PatchStep",
     "apply_patch",
     "apply_patches",
+    "build_script_texts",
     "deps_txt_names",
     "fetchcontent_defines",
     "has_host_protoc",
@@ -87,13 +88,17 @@ def leave_out_flags(ort_source: Path, deps_dir: Path, extra: Sequence[str]) -> l
 
 def _accepts(ort_source: Path, flag: str) -> bool:
     """Whether ORT's build.py (or its build_args.py) defines ``flag``."""
+    return any(f'"{flag}"' in text for text in build_script_texts(ort_source))
+
+
+def build_script_texts(ort_source: Path) -> Iterator[str]:
+    """The text of ORT's ``tools/ci_build/build_args.py`` (where newer ORTs define build.py's flags), then of
+    ``build.py``; a file that cannot be read is left out."""
     for name in ("build_args.py", "build.py"):
         try:
-            if f'"{flag}"' in (ort_source / "tools" / "ci_build" / name).read_text(encoding="utf-8"):
-                return True
+            yield (ort_source / "tools" / "ci_build" / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-    return False
 
 
 _PROTOC = {

@@ -327,11 +327,7 @@ def _type_flags(
 
 def _disable_types_choices(ort_source: Path) -> frozenset[str]:
     """The ``--disable_types`` choices this ORT's build.py accepts (none if it has no such flag)."""
-    for name in ("build_args.py", "build.py"):
-        try:
-            text = (ort_source / "tools" / "ci_build" / name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
+    for text in _ortdeps.build_script_texts(ort_source):
         found = re.search(r'"--disable_types".*?choices=\[([^\]]*)\]', text, re.DOTALL)
         if found:
             return frozenset(re.findall(r'"([a-z0-9_]+)"', found[1]))
