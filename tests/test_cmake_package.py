@@ -515,3 +515,32 @@ def test_cmakedir_and_version_file(tmp_path: Path, capsys: pytest.CaptureFixture
     code = "import sys; sys.path.insert(0, sys.argv[1]); import commands; print(commands.get_cmake_dir())"
     result = subprocess.run([sys.executable, "-c", code, str(package)], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == str(package / "cmake")
+
+
+@pytest.mark.skipif(not any(map(shutil.which, ("cc", "gcc", "clang"))), reason="the package project needs a compiler")
+@pytest.mark.parametrize("package", ["runtime-command-line"], indirect=True)
+def test_reference_runtime_reaches_the_build_run_and_the_verify_test(package: Path, stub_ort: Path) -> None:
+    """A cross build's fair reference: REFERENCE_RUNTIME goes to `build` (the run that ends it) and to the
+    ctest verify test, as an absolute path; with NO_VERIFY there is no run to give it to."""
+    configure(
+        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}",
+        "RUNTIME_ARGS=VERIFY;REFERENCE_RUNTIME;ref/libonnxruntime.so",
+    )  # fmt: skip
+    out = package / "build"
+    reference = str(package / "ref" / "libonnxruntime.so")
+    shown = subprocess.run(["ctest", "--show-only=json-v1"], cwd=out, capture_output=True, text=True, check=True)
+    [test] = json.loads(shown.stdout)["tests"]
+    assert test["command"][-2:] == ["--reference-runtime", reference]
+    commands = subprocess.run(
+        [NINJA or "ninja", "-C", str(out), "-t", "commands", "ortrt-build"], capture_output=True, text=True, check=True
+    )
+    [step] = [line for line in commands.stdout.splitlines() if " build --ort-source " in line]
+    assert f"--reference-runtime {reference}" in step
+    wrong = configure(
+        package, "CONFIG_FILE=ops.config", f"ORT_SOURCE_DIR={stub_ort}",
+        "RUNTIME_ARGS=NO_VERIFY;REFERENCE_RUNTIME;ref/libonnxruntime.so", check=False,
+    )  # fmt: skip
+    assert wrong.returncode != 0
+    assert "REFERENCE_RUNTIME is the reference of the models' run; NO_VERIFY runs none" in " ".join(
+        wrong.stderr.split()
+    )
