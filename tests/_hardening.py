@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import onnx
 from onnx import TensorProto, helper
-from ort_reduced_build._fileio import TEMP_MARK, file_integrity_digest
+from ort_reduced_build.util.fileio import TEMP_MARK, file_integrity_digest
 
 from tests import modelgen
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from ort_reduced_build import verify
-from ort_reduced_build._elf import machine
 from ort_reduced_build.build import toolchain_emulator
 from ort_reduced_build.cli import main
+from ort_reduced_build.util.elf import machine
 
 TOOLCHAIN = (Path(__file__).parent / "aarch64-linux-gnu.toolchain.cmake").read_text()
 

@@ -31,9 +31,7 @@ _cli_reference.py
 _cli_size.py
 _cli_verify.py
 _compiler_cache.py
-_elf.py
 _external_data.py
-_fileio.py
 _linkmap.py
 _onnxwire.py
 _ortdeps.py
@@ -43,7 +41,6 @@ _protoc.py
 _regfilter.py
 _replay.py
 _request.py
-_scratch.py
 _settings_schema.py
 _settings_sources.py
 _sizegraph.py
@@ -76,6 +73,10 @@ resources/verify_runner.c
 settings.py
 size.py
 upgrade.py
+util/__init__.py
+util/elf.py
+util/fileio.py
+util/scratch.py
 verify.py
 """
 SDIST_OTHER = """

@@ -184,6 +184,6 @@ def test_aarch64_runtime_cross_built_and_verified_under_qemu(tmp_path: Path) -> 
     build = configure(project, toolchain, runtime_args=("REFERENCE_RUNTIME", reference))
     report = build_and_verify(project, build, "--reference-runtime", reference)
     library = Path(str(report["runtime"]).split(" (")[0])
-    from ort_reduced_build._elf import machine
+    from ort_reduced_build.util.elf import machine
 
     assert machine(library) == "aarch64"

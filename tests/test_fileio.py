@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ort_reduced_build._fileio import atomic_copy, atomic_write
+from ort_reduced_build.util.fileio import atomic_copy, atomic_write
 
 OLD = 1_000_000_000  # an mtime far in the past, in seconds
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ort_reduced_build._fileio import integrity_digest
 from ort_reduced_build.cache import Cache
 from ort_reduced_build.settings import ConvertOptions
+from ort_reduced_build.util.fileio import integrity_digest
 
 from tests import modelgen
 from tests._hardening import (
@@ -358,7 +358,7 @@ def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
         old = time.time() - 2 * 86400
         for path in (live_dir, dead_dir, legacy):
             os.utime(path, (old, old))
-        sweep = "import sys; from pathlib import Path; from ort_reduced_build._scratch import sweep; "
+        sweep = "import sys; from pathlib import Path; from ort_reduced_build.util.scratch import sweep; "
         out, err = _python(sweep + "print(*sweep(Path(sys.argv[1])))", tmp).communicate(timeout=60)
         assert sorted(out.split()) == sorted([dead_dir.name, legacy.name]), err
         assert live_dir.is_dir()

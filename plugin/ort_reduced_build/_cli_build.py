@@ -362,7 +362,7 @@ def _sizes(request: BuildRequest, result: BuildResult) -> SizeReport | None:
 
 
 def _size_report(result: BuildResult, baseline: tuple[Path, int] | None, sizes: SizeReport | None) -> list[str]:
-    from ._elf import machine
+    from .util.elf import machine
 
     state = "up to date" if result.up_to_date else "built"
     arch = machine(result.library)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._cli_common import EXIT_OK, positive_int
-from ._fileio import atomic_write
 from .errors import SettingsError, SizeError
+from .util.fileio import atomic_write
 
 if TYPE_CHECKING:
     from .size import SizeReport

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._fileio import mapped
 from ._onnxwire import may_have_external_data
 from .discover import printable
 from .errors import ModelError
+from .util.fileio import mapped
 
 __all__ = ["external_data_locations", "external_data_path"]
 

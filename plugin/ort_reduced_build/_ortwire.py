@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from ._fileio import Buffer
+from .util.fileio import Buffer
 
 __all__ = ["Tables"]
 

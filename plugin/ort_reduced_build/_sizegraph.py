@@ -24,9 +24,9 @@ from itertools import pairwise
 from pathlib import Path
 
 from . import _symbols, _xrefs
-from ._elf import Elf, containing
 from ._linkmap import MapError, Piece, read_map
 from .errors import SizeError
+from .util.elf import Elf, containing
 
 __all__ = ["OVERHEAD", "SHARED", "Graph", "OpKey", "owners", "weigh"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from . import _ortwire as ow
-from ._fileio import Buffer
 from .config import NAME_RE, OpKey, OpsConfig, TypeUsage, parse_type_entry
 from .errors import AnalyzeError
+from .util.fileio import Buffer
 
 __all__ = [
     "MINIMAL_BUILD_FORMAT_VERSIONS",

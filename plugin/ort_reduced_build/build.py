@@ -46,7 +46,6 @@ from pathlib import Path
 
 from . import _ortdeps, _protoc, _regfilter
 from ._compiler_cache import CompilerCache, process_environment
-from ._fileio import atomic_write, keep_mtimes_of_unchanged
 from .cache import onnxruntime_version
 from .config import (
     OpKey,
@@ -58,6 +57,7 @@ from .config import (
 )
 from .errors import BuildError
 from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
+from .util.fileio import atomic_write, keep_mtimes_of_unchanged
 
 __all__ = [
     "ANDROID_ABIS",

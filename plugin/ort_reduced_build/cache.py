@@ -42,8 +42,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._external_data import external_data_locations, external_data_path
-from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
-from ._scratch import Scratch, lock_file
 from ._version import __version__, onnxruntime_version
 from .config import (
     OpKey,
@@ -57,6 +55,8 @@ from .config import (
 )
 from .errors import CacheError, ConfigError
 from .settings import ConvertOptions
+from .util.fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
+from .util.scratch import Scratch, lock_file
 
 if TYPE_CHECKING:
     from filelock import FileLock

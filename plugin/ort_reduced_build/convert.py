@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._fileio import file_integrity_digest, integrity_digest, mapped
 from ._zygote import bind_to_parent
 from .analyze import ModelUsage, analyze_ort, merge_graph_types
 from .config import merge
 from .settings import ConvertOptions
+from .util.fileio import file_integrity_digest, integrity_digest, mapped
 
 if TYPE_CHECKING:
     from ._zygote import Zygote

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._elf import Elf, ElfError
 from ._sizegraph import OVERHEAD, owners, weigh
 from .errors import SizeError
+from .util.elf import Elf, ElfError
 
 __all__ = [
     "SIZES_FILE",
@@ -197,7 +197,7 @@ def _group(section: str) -> str:
 
 def save_build_sizes(build_dir: Path, report: SizeReport, key: str, ort_version: str) -> None:
     """Leave ``report`` in ``build_dir`` for ``explain --build-dir``, with what it was measured on."""
-    from ._fileio import atomic_write
+    from .util.fileio import atomic_write
 
     record = {"key": key, "ort_version": ort_version, "toolchain": toolchain(Path(report.library).parent)}
     atomic_write(build_dir / SIZES_FILE, json.dumps({**record, "report": report.to_json()}, indent=1).encode())

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _elf
 from ._verify_inputs import CannotMake, InputsFile, InputSpec, ModelSpec, make_inputs, read_inputs_file
 from ._verify_wire import decode_outputs, encode_inputs
 from .errors import VerifyError
+from .util import elf as _elf
 
 __all__ = [
     "STATUSES",

@@ -1,0 +1,1 @@
+"""Base helpers every layer uses: atomic file writes, scratch directories, ELF reading."""
