@@ -41,8 +41,6 @@ _protoc.py
 _regfilter.py
 _replay.py
 _request.py
-_settings_schema.py
-_settings_sources.py
 _sizegraph.py
 _symbols.py
 _verify_inputs.py
@@ -70,7 +68,10 @@ pipeline.py
 py.typed
 resources/ort-reduced-build.schema.json
 resources/verify_runner.c
-settings.py
+settings/__init__.py
+settings/model.py
+settings/schema.py
+settings/sources.py
 size.py
 upgrade.py
 util/__init__.py

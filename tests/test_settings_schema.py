@@ -8,8 +8,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from ort_reduced_build._settings_schema import DOCS_PAGE, SCHEMA_FILE, field_docs, get_schema, json_schema, markdown
 from ort_reduced_build.settings import BackendSettings
+from ort_reduced_build.settings.schema import DOCS_PAGE, SCHEMA_FILE, field_docs, get_schema, json_schema, markdown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,7 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parent.parent
-REGENERATE = "regenerate with: python -m ort_reduced_build._settings_schema --write"
+REGENERATE = "regenerate with: python -m ort_reduced_build.settings.schema --write"
 
 
 def test_every_field_has_a_docstring() -> None:

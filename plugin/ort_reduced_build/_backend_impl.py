@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._settings_sources import split_config_settings
 from .errors import DiscoveryError, SettingsError
 from .settings import BackendSettings, read_backend_settings
+from .settings.sources import split_config_settings
 
 if TYPE_CHECKING:
     from .discover import Model

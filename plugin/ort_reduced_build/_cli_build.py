@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ._cli_common import positive_int
 from ._cli_verify import add_run_options, runnable
 from .errors import BuildError, SettingsError
-from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
+from .settings.model import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 if TYPE_CHECKING:
     from ._compiler_cache import CompilerCache

@@ -56,7 +56,7 @@ from .config import (
     read_config_and_value_types,
 )
 from .errors import BuildError
-from .settings import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
+from .settings.model import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 from .util.fileio import atomic_write, keep_mtimes_of_unchanged
 
 __all__ = [

@@ -3,7 +3,7 @@
 ``get_schema`` is the ``validate_pyproject.tool_schema`` entry point: it returns the committed schema
 (``resources/ort-reduced-build.schema.json``). Regenerate both files after changing a field::
 
-    python -m ort_reduced_build._settings_schema --write
+    python -m ort_reduced_build.settings.schema --write
 
 ``tests/test_settings_schema.py`` fails when the committed files drift from the dataclass.
 """
@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from . import settings
-from ._settings_sources import TOOL, conf_name, env_name
-from .settings import BackendSettings, setting_key
+from . import model
+from .model import BackendSettings, setting_key
+from .sources import TOOL, conf_name, env_name
 
 __all__ = ["SCHEMA_FILE", "field_docs", "get_schema", "json_schema", "markdown"]
 
@@ -44,8 +44,8 @@ def get_schema(tool_name: str = TOOL) -> dict[str, Any]:
 
 
 def field_docs() -> dict[str, str]:
-    """Each field's docstring (the string literal below it in ``settings.py``), dedented."""
-    tree = ast.parse(inspect.getsource(settings))
+    """Each field's docstring (the string literal below it in ``settings/model.py``), dedented."""
+    tree = ast.parse(inspect.getsource(model))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == BackendSettings.__name__)
     docs: dict[str, str] = {}
     for stmt, after in itertools.pairwise(cls.body):
@@ -123,8 +123,8 @@ def markdown() -> str:
     lines = [
         f"# `[tool.{TOOL}]` reference",
         "",
-        "<!-- Generated from BackendSettings in plugin/ort_reduced_build/settings.py by",
-        "     `python -m ort_reduced_build._settings_schema --write`; tests/test_settings_schema.py checks it. -->",
+        "<!-- Generated from BackendSettings in plugin/ort_reduced_build/settings/model.py by",
+        "     `python -m ort_reduced_build.settings.schema --write`; tests/test_settings_schema.py checks it. -->",
         "",
         inspect.cleandoc(BackendSettings.__doc__ or ""),
         "",
@@ -168,7 +168,7 @@ if __name__ == "__main__":
     parser.add_argument("--write", action="store_true", help="write both files in this checkout")
     args = parser.parse_args()
     if args.write:
-        for path in _write(Path(__file__).resolve().parents[2]):
+        for path in _write(Path(__file__).resolve().parents[3]):
             print(path)
     else:
         print(json.dumps(json_schema(), indent=2))

@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from ._settings_sources import merge_sources, split_config_settings
-from .errors import SettingsError
+from ..errors import SettingsError
+from .sources import merge_sources, split_config_settings
 
 __all__ = [
     "BUNDLES",
@@ -232,7 +232,7 @@ def _check(key: str, value: object) -> None:
 
 
 def _remote_problem(url: str) -> str | None:
-    from ._compiler_cache import remote_problem
+    from .._compiler_cache import remote_problem
 
     # Either tool may run it (the cache is chosen separately): a URL neither takes is wrong for both.
     problems = [remote_problem(tool, url) for tool in ("ccache", "sccache")]
