@@ -15,7 +15,7 @@ from ort_reduced_build import build
 from ort_reduced_build._ortdeps import PatchStep, apply_patch, apply_patches, fetchcontent_defines, patch_steps
 from ort_reduced_build.build import AndroidTarget, AppleTarget, BuildRequest, Host
 from ort_reduced_build.cli import main
-from ort_reduced_build.config import parse_config
+from ort_reduced_build.engine.config import parse_config
 from ort_reduced_build.errors import BuildError
 
 from tests.conftest import run_cli

@@ -13,7 +13,7 @@ from typing import Any
 import onnx
 import pytest
 from ort_reduced_build.cli import main, make_parser
-from ort_reduced_build.config import parse_config
+from ort_reduced_build.engine.config import parse_config
 
 from tests import modelgen
 

@@ -14,7 +14,7 @@ from onnxruntime.tools.ort_format_model.operator_type_usage_processors import (
 )
 from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
 from onnxruntime.tools.reduced_build_config_parser import parse_config as ort_parse_config
-from ort_reduced_build.config import OpsConfig, TypeUsage, format_config, merge, parse_config
+from ort_reduced_build.engine.config import OpsConfig, TypeUsage, format_config, merge, parse_config
 from ort_reduced_build.errors import ConfigError
 
 CAST_A = 'ai.onnx;13;Cast{"inputs": {"0": ["float"]}, "outputs": {"0": ["int64_t"]}}'

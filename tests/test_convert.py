@@ -12,7 +12,7 @@ import onnx
 import ort_reduced_build
 import pytest
 from onnx import TensorProto, helper
-from ort_reduced_build.config import parse_config
+from ort_reduced_build.engine.config import parse_config
 
 from tests import modelgen
 from tests._hardening import Tagged, survivors
@@ -134,8 +134,8 @@ def test_models_with_external_data(tmp_path: Path, cli: Cli) -> None:
 
 def test_conversions_start_with_the_most_bytes_external_data_included(tmp_path: Path) -> None:
     """A model whose weights are in ``<file>.data`` is ordered by them, not by its small ``.onnx``."""
-    from ort_reduced_build.discover import discover_paths
-    from ort_reduced_build.pipeline import conversion_order
+    from ort_reduced_build.engine.discover import discover_paths
+    from ort_reduced_build.engine.pipeline import conversion_order
 
     root = tmp_path / "models"
     modelgen.save(modelgen.mlp(features=256, hidden=512, seed=3), root / "inline.onnx")  # ~0.5 MiB in the file

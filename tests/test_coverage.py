@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from ort_reduced_build.compare import diff_configs
-from ort_reduced_build.config import parse_config
 from ort_reduced_build.coverage import explain_config, explain_models, find_gaps
+from ort_reduced_build.engine.config import parse_config
 
 MODEL = """\
 ai.onnx;14;Mul{"inputs": {"0": ["float", "int64_t"]}},Add{"inputs": {"0": ["int32_t"]}}

@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 from onnxruntime.tools.reduced_build_config_parser import parse_config as ort_parse_config
-from ort_reduced_build.config import parse_config
+from ort_reduced_build.engine.config import parse_config
 
 from tests.conftest import Cli, copy_models, ort_convert, ort_unsupported_type_codes, uses_types
 

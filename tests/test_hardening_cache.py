@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ort_reduced_build.cache import Cache
+from ort_reduced_build.engine.cache import Cache
 from ort_reduced_build.settings import ConvertOptions
 from ort_reduced_build.util.fileio import integrity_digest
 
@@ -343,7 +343,7 @@ def _python(code: str, *args: str | Path) -> subprocess.Popen[str]:
 def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     hold = (
-        "import os, signal, sys, time; from pathlib import Path; from ort_reduced_build.cache import Cache; "
+        "import os, signal, sys, time; from pathlib import Path; from ort_reduced_build.engine.cache import Cache; "
         "print(Cache(Path(sys.argv[1])).staging_dir(), flush=True); "
     )
     live = _python(hold + "time.sleep(60)", cache)

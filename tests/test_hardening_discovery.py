@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from onnxruntime.tools.reduced_build_config_parser import parse_config as ort_parse_config
-from ort_reduced_build.config import parse_config
-from ort_reduced_build.discover import discover_globs, discover_paths
+from ort_reduced_build.engine.config import parse_config
+from ort_reduced_build.engine.discover import discover_globs, discover_paths
 from ort_reduced_build.errors import DiscoveryError
 
 from tests._hardening import tiny_mlp, write

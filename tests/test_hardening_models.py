@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 import pytest
-from ort_reduced_build.analyze import analyze_ort
+from ort_reduced_build.engine.analyze import analyze_ort
 from ort_reduced_build.errors import AnalyzeError
 
 from tests import modelgen
@@ -129,7 +129,7 @@ def test_a_bad_ort_among_good_models_is_reported_by_name(project: Path, cli: Cli
 def test_corrupted_ort_files_raise_only_analyze_errors(tmp_path: Path) -> None:
     """A deterministic little fuzz of real .ort files (the atheris target in tests/fuzz/ goes further):
     every single-byte corruption and truncation ends in a result or an AnalyzeError, in bounded time."""
-    from ort_reduced_build.analyze import saved_runtime_optimizations
+    from ort_reduced_build.engine.analyze import saved_runtime_optimizations
 
     source = write(tmp_path / "cnn.onnx", modelgen.cnn((4,), 8).SerializeToString())
     seed = tmp_path / "seed.ort"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ort_reduced_build.analyze import analyze_ort
+from ort_reduced_build.engine.analyze import analyze_ort
 
 from tests import modelgen
 from tests._hardening import Tagged, one_node_model, ort_is_complete, survivors, temp_leftovers, tiny_mlp, verify_cache

@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 import pytest
-from ort_reduced_build.analyze import analyze_ort
+from ort_reduced_build.engine.analyze import analyze_ort
 
 from tests import modelgen
 from tests._hardening import one_node_model, ort_metadata_model, tiny_mlp, write

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from onnx.external_data_helper import convert_model_to_external_data
-from ort_reduced_build._external_data import external_data_locations
-from ort_reduced_build._onnxwire import may_have_external_data
+from ort_reduced_build.engine.external_data import external_data_locations
+from ort_reduced_build.engine.onnxwire import may_have_external_data
 
 from tests import modelgen
 

@@ -21,7 +21,7 @@ from ort_reduced_build import build
 from ort_reduced_build._regfilter import filter_build, filter_text, registrations
 from ort_reduced_build.build import BuildRequest, Host
 from ort_reduced_build.cli import main
-from ort_reduced_build.config import format_graph_types, parse_config, parse_graph_types
+from ort_reduced_build.engine.config import format_graph_types, parse_config, parse_graph_types
 
 from tests import modelgen
 

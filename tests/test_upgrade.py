@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from filelock import FileLock
-from ort_reduced_build.analyze import analyze_ort, read_ort_header, saved_runtime_optimizations
 from ort_reduced_build.api import check_model
 from ort_reduced_build.cli import main
-from ort_reduced_build.config import format_config
+from ort_reduced_build.engine.analyze import analyze_ort, read_ort_header, saved_runtime_optimizations
+from ort_reduced_build.engine.config import format_config
 
 from tests import modelgen
 from tests.test_ci_verbs import relabel

@@ -10,10 +10,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
-from ort_reduced_build._zygote import Zygote
-from ort_reduced_build.convert import Workers, _Worker
+from ort_reduced_build.engine.convert import Workers, _Worker
+from ort_reduced_build.engine.workers import Zygote
 
-WORKER = "ort_reduced_build.convert:worker_main"
+WORKER = "ort_reduced_build.engine.convert:worker_main"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks workers on Linux only")
 

@@ -16,20 +16,20 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .api import check_model, convert_onnx_models_to_ort
-    from .config import OpsConfig, TypeUsage, format_config, merge, parse_config
+    from .engine.config import OpsConfig, TypeUsage, format_config, merge, parse_config
     from .errors import OrtReducedBuildError
     from .settings import ConvertOptions
 
 _EXPORTS = {
     "ConvertOptions": "settings",
-    "OpsConfig": "config",
+    "OpsConfig": "engine.config",
     "OrtReducedBuildError": "errors",
-    "TypeUsage": "config",
+    "TypeUsage": "engine.config",
     "check_model": "api",
     "convert_onnx_models_to_ort": "api",
-    "format_config": "config",
-    "merge": "config",
-    "parse_config": "config",
+    "format_config": "engine.config",
+    "merge": "engine.config",
+    "parse_config": "engine.config",
 }
 
 __all__ = [

@@ -26,8 +26,8 @@ from .settings import BackendSettings, read_backend_settings
 from .settings.sources import split_config_settings
 
 if TYPE_CHECKING:
-    from .discover import Model
-    from .pipeline import Request, Result
+    from .engine.discover import Model
+    from .engine.pipeline import Request, Result
 
 __all__ = ["hook_config_settings", "wheel_config_settings"]
 
@@ -101,7 +101,7 @@ def wheel_config_settings(config_settings: ConfigSettings | None, *, editable: b
 
 
 def _cache_dir(settings: BackendSettings, root: Path) -> Path:
-    from ._request import cache_location
+    from .engine.request import cache_location
 
     return cache_location(settings.cache_dir, root=root) or root  # never None: the cache is always used
 
@@ -109,7 +109,7 @@ def _cache_dir(settings: BackendSettings, root: Path) -> Path:
 def _convert(
     settings: BackendSettings, origins: Mapping[str, str], root: Path, cache_dir: Path, stage: Path
 ) -> _Staged:
-    from ._request import convert_options, make_request
+    from .engine.request import convert_options, make_request
     from .settings import config_file_name
 
     def where(key: str) -> str:
@@ -149,7 +149,7 @@ def _convert(
 
 def _discover(settings: BackendSettings, root: Path, where: str) -> tuple[list[Model], dict[Path, PurePosixPath]]:
     """The models, and each one's wheel path."""
-    from .discover import discover_globs
+    from .engine.discover import discover_globs
 
     if not settings.models:
         raise SettingsError(f'{where}: no models to convert; e.g. models = ["src/app/models/*.onnx"]')
@@ -168,7 +168,7 @@ def _discover(settings: BackendSettings, root: Path, where: str) -> tuple[list[M
 
 
 def _report(result: Result, where: str) -> None:
-    from ._request import summary_line
+    from .engine.request import summary_line
 
     for w in result.warnings:
         print(f"ort-reduced-build: warning: {w}", file=sys.stderr)
@@ -197,7 +197,7 @@ def _existing(root: Path, paths: tuple[str, ...], where: str) -> tuple[Path, ...
 
 def _run_logged(request: Request) -> Result:
     """Run the pipeline with its per-model lines (converted/cached/failed) on stderr."""
-    from .pipeline import run
+    from .engine.pipeline import run
 
     log = logging.getLogger("ort_reduced_build")
     handler = logging.StreamHandler(sys.stderr)

@@ -20,9 +20,9 @@ from ._cli_common import (
     say,
 )
 from ._cli_options import Resolved, listed_path, resolve
-from .config import OpsConfig, read_config
-from .discover import MODEL_SUFFIXES, discover_paths
-from .pipeline import Result, run
+from .engine.config import OpsConfig, read_config
+from .engine.discover import MODEL_SUFFIXES, discover_paths
+from .engine.pipeline import Result, run
 
 if TYPE_CHECKING:
     from .coverage import Explanation

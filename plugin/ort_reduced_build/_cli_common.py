@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._request import cache_location, convert_options, make_request, summary_line
-from .discover import Model
+from .engine.discover import Model
+from .engine.pipeline import Request, Result
+from .engine.request import cache_location, convert_options, make_request, summary_line
 from .errors import SettingsError
-from .pipeline import Request, Result
 from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS
 
 __all__ = [

@@ -175,10 +175,10 @@ def _target(args: argparse.Namespace, build_dir: Path | None, recorded: tuple[st
 def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[tuple[str, Path]]:
     """``(shown path, .ort file)`` for ``paths`` (default: the models ``config`` lists); ``.onnx`` models are
     converted (through the cache) into ``work`` with the options the config's header records."""
-    from ._request import cache_location, convert_options, make_request
-    from .config import HeaderOptions, parse_header
-    from .discover import discover_paths
-    from .pipeline import run
+    from .engine.config import HeaderOptions, parse_header
+    from .engine.discover import discover_paths
+    from .engine.pipeline import run
+    from .engine.request import cache_location, convert_options, make_request
 
     header = HeaderOptions(())
     if config is not None:

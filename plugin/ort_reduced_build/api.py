@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._request import cache_location, convert_options, make_request
-from .discover import discover_paths
+from .engine.discover import discover_paths
+from .engine.pipeline import Result, run
+from .engine.request import cache_location, convert_options, make_request
 from .modelcheck import ModelCheck, check_model
-from .pipeline import Result, run
 from .settings import config_file_name
 
 __all__ = ["ModelCheck", "check_model", "convert_onnx_models_to_ort"]

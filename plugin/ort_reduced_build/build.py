@@ -46,8 +46,8 @@ from pathlib import Path
 
 from . import _ortdeps, _protoc, _regfilter
 from ._compiler_cache import CompilerCache, process_environment
-from .cache import onnxruntime_version
-from .config import (
+from .engine.cache import onnxruntime_version
+from .engine.config import (
     OpKey,
     OpsConfig,
     format_config,

@@ -29,9 +29,9 @@ from ._cli_options import resolve
 from ._cli_size import add_size_parser
 from ._cli_verify import add_verify_parser
 from ._version import __version__
-from .discover import discover_paths
+from .engine.discover import discover_paths
+from .engine.pipeline import config_file_name, run
 from .errors import ConversionError, OrtReducedBuildError
-from .pipeline import config_file_name, run
 
 __all__ = ["main"]
 

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._cli_dropin import make_parser
-from ._request import cache_location, convert_options, make_request
 from .cli import run_verb
-from .discover import discover_paths
-from .pipeline import run
+from .engine.discover import discover_paths
+from .engine.pipeline import run
+from .engine.request import cache_location, convert_options, make_request
 from .settings import ConvertOptions
 
 if TYPE_CHECKING:
-    from .pipeline import Result
+    from .engine.pipeline import Result
 
 __all__ = ["main"]
 

@@ -23,10 +23,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import OpsConfig, TypeUsage, merge
+from .engine.config import OpsConfig, TypeUsage, merge
+from .engine.pipeline import ModelResult, Request, run
 from .errors import OrtReducedBuildError
 from .modelcheck import check_model
-from .pipeline import ModelResult, Request, run
 
 __all__ = [
     "CheckReport",

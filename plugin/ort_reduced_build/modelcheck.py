@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_header
+from .engine.analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_header
 from .errors import AnalyzeError, OrtReducedBuildError
 
 __all__ = ["ModelCheck", "check_model"]

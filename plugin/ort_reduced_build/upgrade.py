@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._outputs import check_outputs, writing
-from .analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
-from .discover import printable
+from .engine.analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
+from .engine.discover import printable
+from .engine.outputs import check_outputs, writing
 from .errors import OrtReducedBuildError
 from .modelcheck import check_model
 from .util.fileio import atomic_copy, replacing

@@ -13,7 +13,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["ort_reduced_build"]):
-    from ort_reduced_build.config import format_config, merge, parse_config
+    from ort_reduced_build.engine.config import format_config, merge, parse_config
     from ort_reduced_build.errors import ConfigError
 
 

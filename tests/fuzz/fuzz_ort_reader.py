@@ -17,7 +17,7 @@ import atheris
 
 with atheris.instrument_imports(include=["ort_reduced_build", "onnxruntime.tools.ort_format_model", "flatbuffers"]):
     import onnxruntime.tools.ort_format_model  # noqa: F401 -- instrumented here, imported lazily by analyze
-    from ort_reduced_build.analyze import analyze_ort, saved_runtime_optimizations
+    from ort_reduced_build.engine.analyze import analyze_ort, saved_runtime_optimizations
     from ort_reduced_build.errors import AnalyzeError
 
 PATH = Path(tempfile.mkdtemp(prefix="fuzz-ort-")) / "input.ort"

@@ -11,10 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from .cache import default_cache_dir
-from .convert import default_jobs
-from .pipeline import Request
-from .settings import (
+from ..settings import (
     DEFAULT_OPTIMIZATION_LEVEL,
     DEFAULT_OPTIMIZATION_STYLES,
     ConvertOptions,
@@ -22,6 +19,9 @@ from .settings import (
     OptimizationStyle,
     TargetPlatform,
 )
+from .cache import default_cache_dir
+from .convert import default_jobs
+from .pipeline import Request
 
 if TYPE_CHECKING:
     from .discover import Model

@@ -15,17 +15,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ._outputs import check_outputs, model_stem, optimized_destination, ort_destination, writing
-from ._replay import GIVEN_ORT, given_ort_usage
-from ._version import __version__
+from .._version import __version__
+from ..errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
+from ..settings import ConvertOptions, config_file_name
+from ..util.fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
 from .analyze import ModelUsage, merge_graph_types
 from .cache import Cache, CacheEntry
 from .config import HeaderOptions, OpKey, OpsConfig, format_config, format_header, merge, read_config
 from .convert import ConvertFailure, ConvertTask, Workers, default_jobs
 from .discover import Model, printable
-from .errors import ConfigError, ConversionError, ModelError, OrtReducedBuildError
-from .settings import ConvertOptions, config_file_name
-from .util.fileio import atomic_link_or_copy, atomic_write, sweep_stale_temps
+from .outputs import check_outputs, model_stem, optimized_destination, ort_destination, writing
+from .replay import GIVEN_ORT, given_ort_usage
 
 __all__ = ["ModelResult", "Request", "Result", "config_file_name", "run"]
 

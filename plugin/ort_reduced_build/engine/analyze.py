@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _ortwire as ow
+from ..errors import AnalyzeError
+from ..util.fileio import Buffer
+from . import ortwire as ow
 from .config import NAME_RE, OpKey, OpsConfig, TypeUsage, parse_type_entry
-from .errors import AnalyzeError
-from .util.fileio import Buffer
 
 __all__ = [
     "MINIMAL_BUILD_FORMAT_VERSIONS",

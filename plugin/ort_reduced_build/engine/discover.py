@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .errors import DiscoveryError
-from .settings import OPTIMIZATION_LEVELS
+from ..errors import DiscoveryError
+from ..settings import OPTIMIZATION_LEVELS
 
 __all__ = ["MODEL_SUFFIXES", "Model", "discover_globs", "discover_paths", "printable"]
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._zygote import bind_to_parent
+from ..settings import ConvertOptions
+from ..util.fileio import file_integrity_digest, integrity_digest, mapped
 from .analyze import ModelUsage, analyze_ort, merge_graph_types
 from .config import merge
-from .settings import ConvertOptions
-from .util.fileio import file_integrity_digest, integrity_digest, mapped
+from .workers import bind_to_parent
 
 if TYPE_CHECKING:
-    from ._zygote import Zygote
+    from .workers import Zygote
 
 __all__ = ["ConvertFailure", "ConvertTask", "Converted", "Workers", "convert_one", "default_jobs"]
 
@@ -81,7 +81,7 @@ def convert_one(task: ConvertTask) -> Converted:
     A given ``.ort`` (with saved runtime optimizations) is not converted: ``_replay.rederive`` says what it needs.
     """
     if task.model.suffix.lower() == ".ort":
-        from ._replay import rederive
+        from .replay import rederive
 
         return rederive(task)
     opts = task.options
@@ -189,7 +189,7 @@ class _Worker:
     def __init__(self, zygote: Zygote | None) -> None:
         from multiprocessing.connection import Connection
 
-        from ._zygote import start_interpreter
+        from .workers import start_interpreter
 
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
@@ -281,7 +281,7 @@ class Workers:
     def prepare(self) -> None:
         """Start what workers fork from (Linux) now, while the caller still hashes: a conversion is coming."""
         if self._zygote is None and sys.platform.startswith("linux"):
-            from ._zygote import Zygote
+            from .workers import Zygote
 
             self._zygote = Zygote(f"{__name__}:worker_main")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 
-from .util.fileio import Buffer
+from ..util.fileio import Buffer
 
 __all__ = ["Tables"]
 

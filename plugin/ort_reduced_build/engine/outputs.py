@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import OutputError
+from ..settings import ConvertOptions
 from .discover import Model, printable
-from .errors import OutputError
-from .settings import ConvertOptions
 
 __all__ = ["check_outputs", "model_stem", "optimized_destination", "ort_destination", "writing"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._onnxwire import may_have_external_data
+from ..errors import ModelError
+from ..util.fileio import mapped
 from .discover import printable
-from .errors import ModelError
-from .util.fileio import mapped
+from .onnxwire import may_have_external_data
 
 __all__ = ["external_data_locations", "external_data_path"]
 

@@ -23,9 +23,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CacheError
+from ..util.scratch import lock_file, sweep
 from .cache import IN_USE, LAYOUT
-from .errors import CacheError
-from .util.scratch import lock_file, sweep
 
 __all__ = ["CacheInfo", "Item", "Removed", "clear", "human_size", "info", "parse_age", "parse_size", "prune"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .util.fileio import Buffer
+from ..util.fileio import Buffer
 
 __all__ = ["may_have_external_data"]
 

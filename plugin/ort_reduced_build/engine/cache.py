@@ -41,8 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ._external_data import external_data_locations, external_data_path
-from ._version import __version__, onnxruntime_version
+from .._version import __version__, onnxruntime_version
+from ..errors import CacheError, ConfigError
+from ..settings import ConvertOptions
+from ..util.fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
+from ..util.scratch import Scratch, lock_file
 from .config import (
     OpKey,
     OpsConfig,
@@ -53,10 +56,7 @@ from .config import (
     parse_graph_types,
     parse_value_types,
 )
-from .errors import CacheError, ConfigError
-from .settings import ConvertOptions
-from .util.fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
-from .util.scratch import Scratch, lock_file
+from .external_data import external_data_locations, external_data_path
 
 if TYPE_CHECKING:
     from filelock import FileLock
