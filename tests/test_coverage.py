@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ort_reduced_build.compare import diff_configs
-from ort_reduced_build.coverage import explain_config, explain_models, find_gaps
 from ort_reduced_build.engine.config import parse_config
+from ort_reduced_build.inspect.check import find_gaps
+from ort_reduced_build.inspect.diff import diff_configs
+from ort_reduced_build.inspect.explain import explain_config, explain_models
 
 MODEL = """\
 ai.onnx;14;Mul{"inputs": {"0": ["float", "int64_t"]}},Add{"inputs": {"0": ["int32_t"]}}

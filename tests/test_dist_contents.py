@@ -46,9 +46,7 @@ backend.py
 build.py
 cli.py
 commands.py
-compare.py
 convert_onnx_models_to_ort.py
-coverage.py
 engine/__init__.py
 engine/analyze.py
 engine/cache.py
@@ -65,7 +63,12 @@ engine/replay.py
 engine/request.py
 engine/workers.py
 errors.py
-modelcheck.py
+inspect/__init__.py
+inspect/check.py
+inspect/diff.py
+inspect/explain.py
+inspect/modelcheck.py
+inspect/upgrade.py
 py.typed
 resources/ort-reduced-build.schema.json
 resources/verify_runner.c
@@ -74,7 +77,6 @@ settings/model.py
 settings/schema.py
 settings/sources.py
 size.py
-upgrade.py
 util/__init__.py
 util/elf.py
 util/fileio.py

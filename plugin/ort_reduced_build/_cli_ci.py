@@ -1,5 +1,4 @@
-"""The CI verbs of the command line: check, explain, diff, upgrade. Thin: logic lives in ``coverage``,
-``compare`` and ``upgrade``."""
+"""The CI verbs of the command line: check, explain, diff, upgrade. Thin: logic lives in ``inspect/``."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from .engine.discover import MODEL_SUFFIXES, discover_paths
 from .engine.pipeline import Result, run
 
 if TYPE_CHECKING:
-    from .coverage import Explanation
+    from .inspect.explain import Explanation
 
 __all__ = ["add_ci_parsers"]
 
@@ -60,7 +59,7 @@ def _emit(as_json: bool, obj: object, lines: Sequence[str]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .coverage import check
+    from .inspect.check import check
 
     config = read_config(args.config)
     resolved = _resolved(args, args.config)
@@ -79,7 +78,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .coverage import explain_config, explain_models, needs_by_model
+    from .inspect.check import needs_by_model
+    from .inspect.explain import explain_config, explain_models
 
     source = " ".join(str(p) for p in args.paths)
     if _is_config_file(args.paths):
@@ -118,7 +118,7 @@ def _sizes(explanation: Explanation, build_dir: Path) -> tuple[dict[str, object]
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .compare import diff_configs
+    from .inspect.diff import diff_configs
 
     configs = [paths[0] for paths in ([args.old], args.new) if _is_config_file(paths)]
     if len(configs) == 1:  # models against a config: converted and composed with its options
@@ -133,7 +133,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from .upgrade import upgrade_ort
+    from .inspect.upgrade import upgrade_ort
 
     done = upgrade_ort(args.source, args.output, force=args.force)
     if not done.changed and not args.force:

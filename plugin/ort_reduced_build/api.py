@@ -8,7 +8,7 @@ from pathlib import Path
 from .engine.discover import discover_paths
 from .engine.pipeline import Result, run
 from .engine.request import cache_location, convert_options, make_request
-from .modelcheck import ModelCheck, check_model
+from .inspect.modelcheck import ModelCheck, check_model
 from .settings import config_file_name
 
 __all__ = ["ModelCheck", "check_model", "convert_onnx_models_to_ort"]

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .engine.config import OpsConfig, TypeUsage
+from ..engine.config import OpsConfig, TypeUsage
 
 __all__ = ["ConfigDiff", "OpChange", "TypeChange", "diff_configs"]
 

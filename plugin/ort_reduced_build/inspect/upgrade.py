@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine.analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
-from .engine.discover import printable
-from .engine.outputs import check_outputs, writing
-from .errors import OrtReducedBuildError
+from ..engine.analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_file, read_ort_header, saved_runtime_optimizations
+from ..engine.discover import printable
+from ..engine.outputs import check_outputs, writing
+from ..errors import OrtReducedBuildError
+from ..util.fileio import atomic_copy, replacing
 from .modelcheck import check_model
-from .util.fileio import atomic_copy, replacing
 
 __all__ = ["CURRENT_FORMAT_VERSION", "Upgrade", "upgrade_ort"]
 

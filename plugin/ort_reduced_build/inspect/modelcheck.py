@@ -1,6 +1,6 @@
 """The model check: does a ``.onnx`` or ``.ort`` file load, as a minimal build would need it to.
 
-A stage of its own, used by the API (``check_model``), ``coverage`` (``check``) and ``upgrade``.
+A stage of its own, used by the API (``check_model``), ``check`` and ``upgrade``.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .engine.analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_header
-from .errors import AnalyzeError, OrtReducedBuildError
+from ..engine.analyze import MINIMAL_BUILD_FORMAT_VERSIONS, read_ort_header
+from ..errors import AnalyzeError, OrtReducedBuildError
 
 __all__ = ["ModelCheck", "check_model"]
 
