@@ -55,6 +55,7 @@ engine/config.py
 engine/convert.py
 engine/discover.py
 engine/external_data.py
+engine/manifest.py
 engine/onnxwire.py
 engine/ortwire.py
 engine/outputs.py

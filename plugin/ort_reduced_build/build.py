@@ -46,7 +46,7 @@ from pathlib import Path
 
 from . import _ortdeps, _protoc, _regfilter
 from ._compiler_cache import CompilerCache, process_environment
-from .engine.cache import onnxruntime_version
+from ._version import onnxruntime_version
 from .engine.config import (
     OpKey,
     OpsConfig,

@@ -6,7 +6,7 @@ optimized ONNX) and the model's usage as config text, with a manifest of their x
 check, not a key: ten times faster than sha256) so a changed entry is detected and rebuilt, never used.
 The manifest also binds the entry to what it was made for: the key, and a digest of its inputs' sizes,
 first and last 64 KiB (read on every hit: a stat-index record that names another file's sha256, or an
-entry moved under another key, is a miss, never another model's ``.ort``). Files in an entry must be
+entry moved under another key, is a miss, never another model's ``.ort``). Files in an entry (``manifest``) must be
 regular files; they are made read-only (0444), so the outputs hard-linked to them cannot be edited in
 place, and a tool that replaces an output (temp file + rename) leaves the cache and other copies alone.
 
@@ -15,8 +15,8 @@ two builds from publishing (or discarding) the same entry at once. A stat index 
 ctime -> sha256) spares rehashing unchanged files, so the warm path imports neither onnx nor
 onnxruntime; ctime is set by the kernel on every write, so an edit that restores mtime is still seen.
 
-A model's external-data files are found and checked by ``_external_data``: they are only ever read.
-Temp files live in this run's flock-held scratch dir (``_scratch``); a killed run's are swept.
+A model's external-data files are found and checked by ``external_data``: they are only ever read.
+Temp files live in this run's flock-held scratch dir (``util.scratch``); a killed run's are swept.
 
 A cache that cannot be written (a read-only file system, no permission, a full disk) still serves its
 verified entries; the first conversion it would have to store is a ``CacheError`` naming the cache dir
@@ -30,25 +30,21 @@ import errno
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from .._version import __version__, onnxruntime_version
 from ..errors import CacheError, ConfigError
 from ..settings import ConvertOptions
-from ..util.fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
+from ..util.fileio import atomic_write, file_digest, file_integrity_digest, mapped
 from ..util.scratch import Scratch, lock_file
 from .config import (
-    OpKey,
-    OpsConfig,
     format_config,
     format_graph_types,
     format_value_types,
@@ -57,44 +53,32 @@ from .config import (
     parse_value_types,
 )
 from .external_data import external_data_locations, external_data_path
+from .manifest import (
+    ANALYSIS,
+    IN_USE,
+    LAYOUT,
+    READ_ONLY,
+    SHA256,
+    CacheEntry,
+    Manifest,
+    entry_stamp,
+    inputs_digest,
+    read_entry_file,
+    read_manifest,
+    recorded_inputs,
+    stat_stamp,
+)
 
 if TYPE_CHECKING:
     from filelock import FileLock
 
     from .analyze import ModelUsage
 
-__all__ = ["IN_USE", "LAYOUT", "Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
+__all__ = ["IN_USE", "LAYOUT", "Cache", "CacheEntry", "default_cache_dir"]
 
-LAYOUT = "v2"  # v2: manifests record xxh3-128
-_ANALYSIS = 2
-"""What an entry's usage.config records: 2 adds the '# graph types' lines (older entries lack them)."""
-_ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
-_REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_XXH128 = re.compile(r"[0-9a-f]{32}")
-_Files = dict[str, tuple[str, list[int]]]
-"""A manifest's files: name -> (xxh3-128, stamp)."""
-_READ_ONLY = 0o444
-"""Entry files' mode: hard-linked outputs share it, so an in-place edit of one output fails."""
-IN_USE = "in-use.lock"
-"""Held shared by every run (``flock``), exclusively by ``cache prune``/``clear``."""
 _CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
 _TOUCH_AFTER_S = 3600.0
 """A hit sets its entry dir's mtime (its last use, for ``cache prune``) when it is older than this."""
-
-
-class _Manifest(NamedTuple):
-    files: _Files
-    warnings: tuple[str, ...]
-    key: str
-    """The key the entry was made for."""
-    inputs: str
-    """``sample_digest`` of the inputs the key was computed from, in order."""
-
-    def encode(self) -> bytes:
-        files = {name: [digest, stamp] for name, (digest, stamp) in sorted(self.files.items())}
-        raw = {"key": self.key, "inputs": self.inputs, "files": files, "warnings": list(self.warnings)}
-        return json.dumps(raw).encode()
 
 
 def default_cache_dir() -> Path:
@@ -105,25 +89,6 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("ort-reduced-build", appauthor=False))
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    """A verified cache entry: where its files are and the model's usage (parsed)."""
-
-    directory: Path
-    usage: OpsConfig
-    warnings: tuple[str, ...]
-    value_types: frozenset[str]
-    graph_types: Mapping[OpKey, frozenset[str]] = field(default_factory=dict)
-
-    @property
-    def ort(self) -> Path:
-        return self.directory / "model.ort"
-
-    @property
-    def optimized_onnx(self) -> Path:
-        return self.directory / "model.optimized.onnx"
 
 
 class Cache:
@@ -139,7 +104,7 @@ class Cache:
         self._scratch: Scratch | None = None
         self._locks: dict[str, FileLock] = {}
         self._inputs: dict[str, str] = {}
-        """Per key computed here: ``_inputs_digest`` of the files it was computed from."""
+        """Per key computed here: ``inputs_digest`` of the files it was computed from."""
         self.unwritable: str | None = None
         """Why nothing can be stored (``read-only file system``, say); None while the cache can be written."""
         self._in_use: int | None = None
@@ -224,7 +189,7 @@ class Cache:
         index = self.root / "stat" / (hashlib.sha256(os.fsencode(path.resolve())).hexdigest() + ".json")
         try:
             rec = json.loads(index.read_text())
-            if rec["stamp"] == stamp and _SHA256.fullmatch(rec["sha256"]):
+            if rec["stamp"] == stamp and SHA256.fullmatch(rec["sha256"]):
                 return str(rec["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -232,7 +197,7 @@ class Cache:
             self._before_hashing()
         with mapped(path) as data:  # what is read: a /proc file's stat says 0 bytes
             digest, read = hashlib.sha256(data).hexdigest(), len(data)
-        if read == st.st_size and _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while hashed: the pair is true
+        if read == st.st_size and stat_stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while hashed: the pair is true
             self._remember(index, json.dumps({"stamp": stamp, "sha256": digest}).encode())
         return digest
 
@@ -259,8 +224,8 @@ class Cache:
         inputs' records are dropped and the key computed again from the files' bytes.
         """
         key, inputs = self._key(model, style, options)
-        proof = _inputs_digest(inputs)
-        if self.root is not None and _recorded_inputs(self._directory(key)) not in (None, proof):
+        proof = inputs_digest(inputs)
+        if self.root is not None and recorded_inputs(self._directory(key)) not in (None, proof):
             self._forget(inputs)
             key, inputs = self._key(model, style, options)
         self._inputs[key] = proof
@@ -272,7 +237,7 @@ class Cache:
         externals = [external_data_path(model, loc) for loc in locations]
         material = {
             "layout": LAYOUT,
-            "analysis": _ANALYSIS,
+            "analysis": ANALYSIS,
             "plugin": __version__,
             "onnxruntime": onnxruntime_version(),
             "model": model_digest,
@@ -316,19 +281,19 @@ class Cache:
         try:
             if not stat.S_ISDIR(st.st_mode):
                 raise ValueError("not a directory")
-            manifest = _read_manifest(directory, need)
+            manifest = read_manifest(directory, need)
             if manifest.key != key:
                 raise ValueError("made for another key")
             if manifest.inputs != self._inputs[key]:
                 raise ValueError("made from other inputs")
             restamped = {}
             for name, (digest, stamp) in manifest.files.items():
-                current = _entry_stamp(directory / name)
+                current = entry_stamp(directory / name)
                 if current != stamp:
-                    if file_integrity_digest(directory / name) != digest or _entry_stamp(directory / name) != current:
+                    if file_integrity_digest(directory / name) != digest or entry_stamp(directory / name) != current:
                         raise ValueError(f"{name} changed")
                     restamped[name] = current
-            usage_text = _read_entry_file(directory / "usage.config").decode("utf-8")
+            usage_text = read_entry_file(directory / "usage.config").decode("utf-8")
             usage = parse_config(usage_text, str(directory / "usage.config"))
             recorded = parse_value_types(usage_text)
             value_types = frozenset({"unknown"}) if recorded is None else recorded
@@ -345,16 +310,16 @@ class Cache:
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
-        if not _SHA256.fullmatch(key):
+        if not SHA256.fullmatch(key):
             raise ValueError(f"not a cache key: {key!r}")
         return self.root / "objects" / key[:2] / key
 
-    def _restamp(self, key: str, directory: Path, manifest: _Manifest, new: dict[str, list[int]]) -> None:
+    def _restamp(self, key: str, directory: Path, manifest: Manifest, new: dict[str, list[int]]) -> None:
         """Record stamps of files just re-verified by hash (a new hard link changes ctime, say)."""
         if self.unwritable is not None:
             return
         with suppress(CacheError, OSError, ValueError, KeyError, TypeError), self.lock(key):
-            if _read_manifest(directory, ()) != manifest:
+            if read_manifest(directory, ()) != manifest:
                 return  # replaced meanwhile: leave it to its publisher
             stamped = {n: (d, new.get(n, s)) for n, (d, s) in manifest.files.items()}
             atomic_write(directory / "manifest.json", manifest._replace(files=stamped).encode(), self._tmp())
@@ -365,8 +330,8 @@ class Cache:
         if self.root is None:
             return
         with suppress(OSError, ValueError, KeyError, TypeError):
-            manifest = _read_manifest(entry.directory, ())
-            new = {name: _entry_stamp(entry.directory / name) for name in manifest.files}
+            manifest = read_manifest(entry.directory, ())
+            new = {name: entry_stamp(entry.directory / name) for name in manifest.files}
             self._restamp(entry.directory.name, entry.directory, manifest, new)
 
     @contextmanager
@@ -413,10 +378,10 @@ class Cache:
         warnings = usage.warnings
         digests = {**digests, usage_file.name: file_integrity_digest(usage_file)}
         for name in digests:
-            (staging / name).chmod(_READ_ONLY)
-        files = {name: (digest, _entry_stamp(staging / name)) for name, digest in digests.items()}
+            (staging / name).chmod(READ_ONLY)
+        files = {name: (digest, entry_stamp(staging / name)) for name, digest in digests.items()}
         inputs = self._inputs.get(key, "")
-        (staging / "manifest.json").write_bytes(_Manifest(files, warnings, key, inputs).encode())
+        (staging / "manifest.json").write_bytes(Manifest(files, warnings, key, inputs).encode())
         if self.root is None:
             return CacheEntry(staging, usage.config, warnings, usage.value_types, usage.graph_types)
         directory = self._directory(key)
@@ -448,62 +413,3 @@ class Cache:
             with suppress(OSError):
                 directory.rename(trash / "entry")
             shutil.rmtree(trash, ignore_errors=True)
-
-
-def _read_entry_file(path: Path) -> bytes:
-    """A small file of an entry; ``OSError`` unless it is a regular file (never through a symlink)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    with os.fdopen(os.open(path, flags), "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError(f"{path.name}: not a regular file")
-        return f.read()
-
-
-def _inputs_digest(paths: list[Path]) -> str:
-    """What an entry's manifest records of the inputs its key was computed from (their samples, in order)."""
-    return integrity_digest("\0".join(sample_digest(p) for p in paths).encode())
-
-
-def _recorded_inputs(directory: Path) -> str | None:
-    """The inputs digest the manifest in ``directory`` records; None if there is none to read."""
-    try:
-        inputs = json.loads(_read_entry_file(directory / "manifest.json"))["inputs"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return inputs if isinstance(inputs, str) else None
-
-
-def _read_manifest(directory: Path, need: tuple[str, ...]) -> _Manifest:
-    """The manifest (files: name -> xxh3-128, stamp); ``ValueError`` if it is malformed."""
-    raw = json.loads(_read_entry_file(directory / "manifest.json"))
-    files, warnings, key, inputs = raw["files"], raw["warnings"], raw["key"], raw["inputs"]
-    if not (isinstance(key, str) and _SHA256.fullmatch(key) and isinstance(inputs, str) and _XXH128.fullmatch(inputs)):
-        raise ValueError("manifest does not say what the entry was made for")
-    if not isinstance(files, dict) or not (_REQUIRED_FILES | set(need)) <= files.keys() <= _ENTRY_FILES:
-        raise ValueError("manifest lists the wrong files")
-    parsed: _Files = {}
-    for name, (digest, stamp) in files.items():
-        if not (isinstance(digest, str) and _XXH128.fullmatch(digest) and isinstance(stamp, list)):
-            raise ValueError(f"manifest entry for {name} is malformed")
-        parsed[name] = (digest, stamp)
-    if not isinstance(warnings, list) or not all(isinstance(w, str) and w.isprintable() for w in warnings):
-        raise ValueError("manifest warnings are malformed")
-    return _Manifest(parsed, tuple(warnings), key, inputs)
-
-
-def _stamp(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
-
-
-def _entry_stamp(path: Path) -> list[int]:
-    """The stamp of a file in an entry, which must be a regular file (never a link out of the cache),
-    read-only (an entry published by an older version is made so: its changed ctime gets it rehashed)."""
-    st = path.lstat()
-    if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{path.name} is not a regular file")
-    if st.st_mode & 0o222:
-        with suppress(OSError):  # another user's entry in a shared cache: still usable, as it is
-            path.chmod(_READ_ONLY)
-            st = path.lstat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]

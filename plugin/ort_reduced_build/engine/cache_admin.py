@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import CacheError
 from ..util.scratch import lock_file, sweep
-from .cache import IN_USE, LAYOUT
+from .manifest import IN_USE, LAYOUT
 
 __all__ = ["CacheInfo", "Item", "Removed", "clear", "human_size", "info", "parse_age", "parse_size", "prune"]
 
