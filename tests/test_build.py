@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from ort_reduced_build import build
-from ort_reduced_build._ortdeps import PatchStep, apply_patch, apply_patches, fetchcontent_defines, patch_steps
-from ort_reduced_build.build import AndroidTarget, AppleTarget, BuildRequest, Host
+from ort_reduced_build.build import AndroidTarget, AppleTarget, BuildRequest, Host, execute
+from ort_reduced_build.build.deps import PatchStep, apply_patch, apply_patches, fetchcontent_defines, patch_steps
 from ort_reduced_build.cli import main
 from ort_reduced_build.engine.config import parse_config
 from ort_reduced_build.errors import BuildError
@@ -250,8 +250,8 @@ def test_run_rebuilds_only_when_config_content_or_command_changes(
         lib.parent.mkdir(parents=True, exist_ok=True)
         lib.write_bytes(b"\0" * next(sizes))
 
-    monkeypatch.setattr(build, "_execute", fake_build_py)
-    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    monkeypatch.setattr(execute, "_execute", fake_build_py)
+    monkeypatch.setattr(execute, "default_cmake", lambda: None)
     req = request(stub_ort)
     first = build.run(req, host=LINUX)
     assert (len(runs), first.up_to_date, first.size, first.previous_size) == (1, False, 3000, None)
@@ -289,8 +289,8 @@ def test_an_lto_build_that_does_not_run_its_models_is_built_again_without_lto(
     def check(library: Path) -> list[str]:  # a stand-in for running the models on the library
         return ["m.ort: session-failed: Failed to find op_id: :MaxPool:12"] if library.read_bytes() == b"lto" else []
 
-    monkeypatch.setattr(build, "_execute", fake_build_py)
-    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    monkeypatch.setattr(execute, "_execute", fake_build_py)
+    monkeypatch.setattr(execute, "default_cmake", lambda: None)
     result = build.run(request(stub_ort), host=LINUX, check=check)
     assert built == [True, False]
     assert "--enable_lto" not in result.command
@@ -317,7 +317,7 @@ def test_an_lto_build_that_does_not_run_its_models_is_built_again_without_lto(
 
 
 def test_run_reports_build_py_failure(stub_ort: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    monkeypatch.setattr(execute, "default_cmake", lambda: None)
     req = request(stub_ort)
     req = BuildRequest(req.ort_source, req.config, req.build_dir, python=sys.executable)
     lines: list[str] = []

@@ -30,11 +30,7 @@ _cli_options.py
 _cli_reference.py
 _cli_size.py
 _cli_verify.py
-_compiler_cache.py
 _linkmap.py
-_ortdeps.py
-_protoc.py
-_regfilter.py
 _sizegraph.py
 _symbols.py
 _verify_inputs.py
@@ -43,7 +39,14 @@ _version.py
 _xrefs.py
 api.py
 backend.py
-build.py
+build/__init__.py
+build/compiler_cache.py
+build/deps.py
+build/execute.py
+build/flags.py
+build/protoc.py
+build/regfilter.py
+build/stamp.py
 cli.py
 commands.py
 convert_onnx_models_to_ort.py

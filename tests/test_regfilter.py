@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from ort_reduced_build import build
-from ort_reduced_build._regfilter import filter_build, filter_text, registrations
-from ort_reduced_build.build import BuildRequest, Host
+from ort_reduced_build.build import BuildRequest, Host, execute
+from ort_reduced_build.build.regfilter import filter_build, filter_text, registrations
 from ort_reduced_build.cli import main
 from ort_reduced_build.engine.config import format_graph_types, parse_config, parse_graph_types
 
@@ -175,8 +175,8 @@ def test_build_runs_update_filters_then_builds(tmp_path: Path, monkeypatch: pyte
             lib = tmp_path / "b" / "MinSizeRel" / "libonnxruntime.so"
             lib.write_bytes(b"\0")
 
-    monkeypatch.setattr(build, "_execute", fake_build_py)
-    monkeypatch.setattr(build, "default_cmake", lambda: None)
+    monkeypatch.setattr(execute, "_execute", fake_build_py)
+    monkeypatch.setattr(execute, "default_cmake", lambda: None)
     request = BuildRequest(ort, config, tmp_path / "b", python="py")
     linux = Host("Linux", False, False)
     result = build.run(request, host=linux)

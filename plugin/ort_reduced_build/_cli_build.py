@@ -20,8 +20,8 @@ from .errors import BuildError, SettingsError
 from .settings.model import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
 
 if TYPE_CHECKING:
-    from ._compiler_cache import CompilerCache
     from .build import BuildRequest, BuildResult
+    from .build.compiler_cache import CompilerCache
     from .size import SizeReport
 
 __all__ = ["add_build_parser"]
@@ -252,7 +252,7 @@ def _compiler_cache(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ..
     """The launchers and the cache: ``--compiler-cache`` (default: ccache if installed, unless launchers are
     given) for C and CXX, each ``--compiler-launcher`` over it; a launcher that names ccache or sccache
     picks that cache."""
-    from ._compiler_cache import CompilerCache, find, named_tool, remote_problem
+    from .build.compiler_cache import CompilerCache, find, named_tool, remote_problem
 
     explicit = _launchers(args.compiler_launcher)
     named = sorted({tool for launcher in explicit.values() if (tool := named_tool(launcher))})

@@ -16,8 +16,8 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import _ortdeps
-from .errors import BuildError
+from ..errors import BuildError
+from . import deps as _ortdeps
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BuildError
+from ..errors import BuildError
 
 __all__ = [
     "Dep",
