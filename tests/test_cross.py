@@ -115,7 +115,7 @@ def protobuf_sources(deps: Path, version: str) -> Path:
 def test_without_a_matching_protoc_one_is_built_from_the_deps_dirs_protobuf_sources(
     tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ort_reduced_build import _protoc
+    from ort_reduced_build.build import protoc as _protoc
 
     bin_dir = tree / "bin"
     bin_dir.mkdir()
@@ -137,7 +137,7 @@ def test_without_a_matching_protoc_one_is_built_from_the_deps_dirs_protobuf_sour
 
 
 def test_a_protoc_built_from_sources_of_another_version_is_refused(tree: Path) -> None:
-    from ort_reduced_build import _protoc
+    from ort_reduced_build.build import protoc as _protoc
     from ort_reduced_build.errors import BuildError
 
     protobuf_sources(tree / "deps", "3.20.0")
@@ -152,7 +152,8 @@ def test_a_protoc_built_from_sources_of_another_version_is_refused(tree: Path) -
 )
 @pytest.mark.slow
 def test_the_real_protobuf_sources_give_the_pinned_protoc(tmp_path: Path) -> None:
-    from ort_reduced_build import _ortdeps, _protoc
+    from ort_reduced_build.build import deps as _ortdeps
+    from ort_reduced_build.build import protoc as _protoc
 
     ort, deps = Path(os.environ["ORT_SOURCE_DIR"]), Path(os.environ["ORT_DEPS_DIR"])
     planned = tmp_path / "host-protoc" / "protoc"

@@ -30,13 +30,7 @@ _cli_options.py
 _cli_reference.py
 _cli_size.py
 _cli_verify.py
-_linkmap.py
-_sizegraph.py
-_symbols.py
-_verify_inputs.py
-_verify_wire.py
 _version.py
-_xrefs.py
 api.py
 backend.py
 build/__init__.py
@@ -80,12 +74,20 @@ settings/__init__.py
 settings/model.py
 settings/schema.py
 settings/sources.py
-size.py
+size/__init__.py
+size/graph.py
+size/linkmap.py
+size/report.py
+size/symbols.py
+size/xrefs.py
 util/__init__.py
 util/elf.py
 util/fileio.py
 util/scratch.py
-verify.py
+verify/__init__.py
+verify/inputs.py
+verify/runner.py
+verify/wire.py
 """
 SDIST_OTHER = """
 .gitignore

@@ -16,11 +16,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ort_reduced_build import _symbols
-from ort_reduced_build._linkmap import Piece
-from ort_reduced_build._sizegraph import Graph, _class_members
 from ort_reduced_build.cli import main
 from ort_reduced_build.size import SizeReport, link_map_for, measure, save_build_sizes
+from ort_reduced_build.size import symbols as _symbols
+from ort_reduced_build.size.graph import Graph, _class_members
+from ort_reduced_build.size.linkmap import Piece
 from ort_reduced_build.util.elf import Elf
 
 ML = "ai.onnx.ml"

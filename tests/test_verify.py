@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime
+import ort_reduced_build
 import pytest
 from ort_reduced_build import verify
 from ort_reduced_build._cli_verify import ort_models, runnable
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.skipif(
     WHEEL_LIBRARY is None or shutil.which("cc") is None,
     reason="needs the onnxruntime wheel's libonnxruntime.so (Linux) and a C compiler (cc)",
 )
-RUNNER = Path(verify.__file__).parent / "resources" / "verify_runner.c"
+RUNNER = Path(ort_reduced_build.__file__).parent / "resources" / "verify_runner.c"
 Json = dict[str, Any]  # a --json report
 
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._symbols import DOMAINS
+from ..size.symbols import DOMAINS
 from ..util.fileio import atomic_write
 
 __all__ = ["GENERATED_DIR", "Registration", "filter_build", "filter_text", "registrations"]

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from . import _symbols, _xrefs
-from ._linkmap import MapError, Piece, read_map
-from .errors import SizeError
-from .util.elf import Elf, containing
+from ..errors import SizeError
+from ..util.elf import Elf, containing
+from . import symbols as _symbols
+from . import xrefs as _xrefs
+from .linkmap import MapError, Piece, read_map
 
 __all__ = ["OVERHEAD", "SHARED", "Graph", "OpKey", "owners", "weigh"]
 

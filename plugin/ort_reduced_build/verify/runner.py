@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from ._verify_inputs import CannotMake, InputsFile, InputSpec, ModelSpec, make_inputs, read_inputs_file
-from ._verify_wire import decode_outputs, encode_inputs
-from .errors import VerifyError
-from .util import elf as _elf
+from ..errors import VerifyError
+from ..util import elf as _elf
+from .inputs import CannotMake, InputsFile, InputSpec, ModelSpec, make_inputs, read_inputs_file
+from .wire import decode_outputs, encode_inputs
 
 __all__ = [
     "STATUSES",

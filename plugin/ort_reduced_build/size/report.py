@@ -3,7 +3,7 @@
 ``measure`` cuts the library into pieces (functions, objects, runs of data) named by its symbol table or
 by the link map ``build`` keeps beside the stripped library ORT's build makes, weighs each with what
 exists because of it (unwind entry, exception table, relocations), and follows the references between
-them (see ``_sizegraph``). An operator weighs what dropping it would save: every piece nothing reaches
+them (see ``graph``). An operator weighs what dropping it would save: every piece nothing reaches
 once its kernel registrations are gone. The rest goes to parts of the runtime (namespace, or
 the ORT static library defining the name), and what nothing names is reported as unattributed.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._sizegraph import OVERHEAD, owners, weigh
-from .errors import SizeError
-from .util.elf import Elf, ElfError
+from ..errors import SizeError
+from ..util.elf import Elf, ElfError
+from .graph import OVERHEAD, owners, weigh
 
 __all__ = [
     "SIZES_FILE",
@@ -197,7 +197,7 @@ def _group(section: str) -> str:
 
 def save_build_sizes(build_dir: Path, report: SizeReport, key: str, ort_version: str) -> None:
     """Leave ``report`` in ``build_dir`` for ``explain --build-dir``, with what it was measured on."""
-    from .util.fileio import atomic_write
+    from ..util.fileio import atomic_write
 
     record = {"key": key, "ort_version": ort_version, "toolchain": toolchain(Path(report.library).parent)}
     atomic_write(build_dir / SIZES_FILE, json.dumps({**record, "report": report.to_json()}, indent=1).encode())

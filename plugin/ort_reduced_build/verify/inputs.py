@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ._verify_wire import ORT_TYPES, STRING, numpy_dtype
-from .errors import VerifyError
+from ..errors import VerifyError
+from .wire import ORT_TYPES, STRING, numpy_dtype
 
 __all__ = ["CannotMake", "InputSpec", "InputsFile", "ModelSpec", "make_inputs", "read_inputs_file"]
 
