@@ -372,7 +372,7 @@ def test_cli_build_dry_run_describe_and_errors(
 
 
 def test_size_report(tmp_path: Path) -> None:
-    from ort_reduced_build._cli_build import _size_report
+    from ort_reduced_build.cli.build import _size_report
 
     lib = tmp_path / "libonnxruntime.so"
     result = build.BuildResult(("py",), lib, 1_500_000, 2_000_000, up_to_date=False)

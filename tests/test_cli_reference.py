@@ -7,11 +7,11 @@ import re
 import sys
 
 import ort_reduced_build
-from ort_reduced_build._cli_reference import DOCS_PAGE, MARKER, markdown, parsers
+from ort_reduced_build.cli.reference import DOCS_PAGE, MARKER, markdown, parsers
 
 from tests.conftest import REPO
 
-REGENERATE = "regenerate with: python -m ort_reduced_build._cli_reference --write"
+REGENERATE = "regenerate with: python -m ort_reduced_build.cli.reference --write"
 # Options the prose names that belong to other programs, each with its owner.
 FOREIGN = {
     "--disable_ml_ops": "ORT's build.py",

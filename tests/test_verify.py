@@ -20,7 +20,7 @@ import onnxruntime
 import ort_reduced_build
 import pytest
 from ort_reduced_build import verify
-from ort_reduced_build._cli_verify import ort_models, runnable
+from ort_reduced_build.cli.verify import ort_models, runnable
 
 from tests import modelgen
 from tests.conftest import run_cli

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._cli_dropin import make_parser
 from .cli import run_verb
+from .cli.dropin import make_parser
 from .engine.discover import discover_paths
 from .engine.pipeline import run
 from .engine.request import cache_location, convert_options, make_request

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine.discover import Model
-from .engine.pipeline import Request, Result
-from .engine.request import cache_location, convert_options, make_request, summary_line
-from .errors import SettingsError
-from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS
+from ..engine.discover import Model
+from ..engine.pipeline import Request, Result
+from ..engine.request import cache_location, convert_options, make_request, summary_line
+from ..errors import SettingsError
+from ..settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES, TARGET_PLATFORMS
 
 __all__ = [
     "EXIT_FAILED",

@@ -3,7 +3,7 @@
 ``docs/cli.md`` explains the verbs in prose; its last section lists every verb's options as the parsers
 define them (the drop-in's too). Regenerate it after changing an option::
 
-    python -m ort_reduced_build._cli_reference --write
+    python -m ort_reduced_build.cli.reference --write
 
 ``tests/test_cli_reference.py`` fails when the committed section drifts from the parsers, and when the
 prose names an option no parser has.
@@ -23,8 +23,8 @@ MARKER = "## Every option (generated)"
 
 def parsers() -> Iterator[tuple[str, argparse.ArgumentParser]]:
     """Every command line and verb, as its usage names it: ``ort-reduced-build cache prune`` ..."""
-    from ._cli_dropin import make_parser as make_dropin_parser
-    from .cli import make_parser
+    from . import make_parser
+    from .dropin import make_parser as make_dropin_parser
 
     def walk(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
         yield parser.prog, parser
@@ -42,7 +42,7 @@ def markdown() -> str:
     lines = [
         MARKER,
         "",
-        "<!-- Generated from the argparse definitions by `python -m ort_reduced_build._cli_reference --write`;",
+        "<!-- Generated from the argparse definitions by `python -m ort_reduced_build.cli.reference --write`;",
         "     tests/test_cli_reference.py checks it. -->",
         "",
         "What `--help` lists for every verb (each also takes `-h`, `--help`); the sections above say what the",
@@ -111,6 +111,6 @@ if __name__ == "__main__":
     cli = argparse.ArgumentParser(description=f"Regenerate the options section of {DOCS_PAGE}.")
     cli.add_argument("--write", action="store_true", help="rewrite the section in this checkout")
     if cli.parse_args().write:
-        print(_write(Path(__file__).resolve().parents[2]))
+        print(_write(Path(__file__).resolve().parents[3]))
     else:
         print(markdown(), end="")

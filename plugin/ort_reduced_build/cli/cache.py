@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from ._cli_common import EXIT_OK, add_verbosity_options, say
-from .engine.cache import default_cache_dir
+from ..engine.cache import default_cache_dir
+from .common import EXIT_OK, add_verbosity_options, say
 
 __all__ = ["add_cache_parser"]
 
@@ -22,7 +22,7 @@ def _waiting(args: argparse.Namespace) -> None:
 
 
 def cmd_cache_info(args: argparse.Namespace) -> int:
-    from .engine.cache_admin import info
+    from ..engine.cache_admin import info
 
     found = info(_root(args))
     print(json.dumps(found.to_json_obj(), indent=2) if args.json else "\n".join(found.lines()))
@@ -30,7 +30,7 @@ def cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_prune(args: argparse.Namespace) -> int:
-    from .engine.cache_admin import prune
+    from ..engine.cache_admin import prune
 
     if args.max_size is None and args.older_than is None:
         args.parser.error("give --max-size, --older-than or both")
@@ -42,7 +42,7 @@ def cmd_cache_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> int:
-    from .engine.cache_admin import clear
+    from ..engine.cache_admin import clear
 
     removed = clear(_root(args), lambda: _waiting(args))
     if args.json:
@@ -66,7 +66,7 @@ def _typed(parse: Callable[[str], object], what: str) -> Callable[[str], object]
 
 def add_cache_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``cache info|prune|clear``: the conversion cache, as ``pip cache``."""
-    from .engine.cache_admin import parse_age, parse_size
+    from ..engine.cache_admin import parse_age, parse_size
 
     p = sub.add_parser(
         "cache",

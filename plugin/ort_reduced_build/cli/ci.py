@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_common import (
+from ..engine.config import OpsConfig, read_config
+from ..engine.discover import MODEL_SUFFIXES, discover_paths
+from ..engine.pipeline import Result, run
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     add_composition_options,
@@ -18,13 +21,10 @@ from ._cli_common import (
     report,
     say,
 )
-from ._cli_options import Resolved, listed_path, resolve
-from .engine.config import OpsConfig, read_config
-from .engine.discover import MODEL_SUFFIXES, discover_paths
-from .engine.pipeline import Result, run
+from .options import Resolved, listed_path, resolve
 
 if TYPE_CHECKING:
-    from .inspect.explain import Explanation
+    from ..inspect.explain import Explanation
 
 __all__ = ["add_ci_parsers"]
 
@@ -59,7 +59,7 @@ def _emit(as_json: bool, obj: object, lines: Sequence[str]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .inspect.check import check
+    from ..inspect.check import check
 
     config = read_config(args.config)
     resolved = _resolved(args, args.config)
@@ -78,8 +78,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .inspect.check import needs_by_model
-    from .inspect.explain import explain_config, explain_models
+    from ..inspect.check import needs_by_model
+    from ..inspect.explain import explain_config, explain_models
 
     source = " ".join(str(p) for p in args.paths)
     if _is_config_file(args.paths):
@@ -103,7 +103,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def _sizes(explanation: Explanation, build_dir: Path) -> tuple[dict[str, object], list[str]]:
     """What each op (and each model's own ops) weighed in the last build in ``build_dir``."""
-    from .size import load_build_sizes
+    from ..size import load_build_sizes
 
     report, measured, _ = load_build_sizes(build_dir)
     weights = report.op_bytes()
@@ -118,7 +118,7 @@ def _sizes(explanation: Explanation, build_dir: Path) -> tuple[dict[str, object]
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .inspect.diff import diff_configs
+    from ..inspect.diff import diff_configs
 
     configs = [paths[0] for paths in ([args.old], args.new) if _is_config_file(paths)]
     if len(configs) == 1:  # models against a config: converted and composed with its options
@@ -133,7 +133,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from .inspect.upgrade import upgrade_ort
+    from ..inspect.upgrade import upgrade_ort
 
     done = upgrade_ort(args.source, args.output, force=args.force)
     if not done.changed and not args.force:

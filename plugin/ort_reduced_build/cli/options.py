@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.config import HeaderOptions, OpsConfig, parse_config, parse_header, read_config
-from .errors import ConfigError
+from ..engine.config import HeaderOptions, OpsConfig, parse_config, parse_header, read_config
+from ..errors import ConfigError
 
 __all__ = ["Mismatch", "Resolved", "listed_path", "resolve"]
 

@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_common import positive_int
-from ._cli_verify import add_run_options, runnable
-from .errors import BuildError, SettingsError
-from .settings.model import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
+from ..errors import BuildError, SettingsError
+from ..settings.model import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
+from .common import positive_int
+from .verify import add_run_options, runnable
 
 if TYPE_CHECKING:
-    from .build import BuildRequest, BuildResult
-    from .build.compiler_cache import CompilerCache
-    from .size import SizeReport
+    from ..build import BuildRequest, BuildResult
+    from ..build.compiler_cache import CompilerCache
+    from ..size import SizeReport
 
 __all__ = ["add_build_parser"]
 
@@ -185,7 +185,7 @@ def _add_cross_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_request(args: argparse.Namespace) -> BuildRequest:
-    from .build import OWNED_FLAGS, AndroidTarget, AppleTarget, BuildRequest  # imported by this verb only
+    from ..build import OWNED_FLAGS, AndroidTarget, AppleTarget, BuildRequest  # imported by this verb only
 
     if args.ort_source is None:
         raise SettingsError("--ort-source is required (or set ORT_SOURCE_DIR)")
@@ -252,7 +252,7 @@ def _compiler_cache(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ..
     """The launchers and the cache: ``--compiler-cache`` (default: ccache if installed, unless launchers are
     given) for C and CXX, each ``--compiler-launcher`` over it; a launcher that names ccache or sccache
     picks that cache."""
-    from .build.compiler_cache import CompilerCache, find, named_tool, remote_problem
+    from ..build.compiler_cache import CompilerCache, find, named_tool, remote_problem
 
     explicit = _launchers(args.compiler_launcher)
     named = sorted({tool for launcher in explicit.values() if (tool := named_tool(launcher))})
@@ -295,7 +295,7 @@ def _launchers(values: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from . import build
+    from .. import build
 
     request = _build_request(args)
     if args.describe:
@@ -340,10 +340,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _sizes(request: BuildRequest, result: BuildResult) -> SizeReport | None:
     """The library's bytes per operator and part, measured and left in the build directory (``explain
     --build-dir`` reads them); None, with a warning, when they cannot be measured."""
-    from ._cli_size import measure_build_dir
-    from .build import check_source
-    from .errors import SizeError
-    from .size import load_build_sizes, save_build_sizes
+    from ..build import check_source
+    from ..errors import SizeError
+    from ..size import load_build_sizes, save_build_sizes
+    from .size import measure_build_dir
 
     try:
         if result.up_to_date:
@@ -362,7 +362,7 @@ def _sizes(request: BuildRequest, result: BuildResult) -> SizeReport | None:
 
 
 def _size_report(result: BuildResult, baseline: tuple[Path, int] | None, sizes: SizeReport | None) -> list[str]:
-    from .util.elf import machine
+    from ..util.elf import machine
 
     state = "up to date" if result.up_to_date else "built"
     arch = machine(result.library)

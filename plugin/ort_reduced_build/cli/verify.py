@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_common import EXIT_FAILED, EXIT_OK, non_negative_float, say
-from ._cli_options import listed_path
-from .errors import SettingsError, VerifyError
+from ..errors import SettingsError, VerifyError
+from .common import EXIT_FAILED, EXIT_OK, non_negative_float, say
+from .options import listed_path
 
 if TYPE_CHECKING:
-    from .verify import ModelReport, Report, Target
+    from ..verify import ModelReport, Report, Target
 
 __all__ = ["add_run_options", "add_verify_parser", "ort_models", "runnable"]
 
@@ -73,7 +73,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import verify
+    from .. import verify
 
     inputs = verify.read_inputs_file(args.inputs) if args.inputs else verify.InputsFile()
     if args.build_dir is not None:
@@ -112,7 +112,7 @@ def runnable(
     reference = _reference_runtime(args)
 
     def check(library: Path) -> list[str]:
-        from . import verify
+        from .. import verify
 
         target = _target(args, build_dir, emulator)
         with tempfile.TemporaryDirectory(prefix="ort-reduced-build-smoke-") as tmp:
@@ -142,7 +142,7 @@ def _print_model(model: ModelReport) -> None:
 
 
 def _summary(report: Report, what: str) -> str:
-    from .verify import STATUSES
+    from ..verify import STATUSES
 
     counts = {s: sum(m.status == s for m in report.models) for s in STATUSES}
     said = ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "ok")
@@ -150,7 +150,7 @@ def _summary(report: Report, what: str) -> str:
 
 
 def _built(build_dir: Path) -> tuple[Path, Path | None, tuple[str, ...]]:
-    from .build import read_stamp
+    from ..build import read_stamp
 
     stamp = read_stamp(build_dir)
     library = Path(str(stamp.get("library", "")))
@@ -164,7 +164,7 @@ def _built(build_dir: Path) -> tuple[Path, Path | None, tuple[str, ...]]:
 
 def _target(args: argparse.Namespace, build_dir: Path | None, recorded: tuple[str, ...] = ()) -> Target:
     """The build's compiler and emulator (CMake cache, else what ``build`` recorded), unless given."""
-    from .verify import Target, target_from_cmake_cache
+    from ..verify import Target, target_from_cmake_cache
 
     found = target_from_cmake_cache(build_dir) if build_dir is not None else Target()
     compiler = tuple(shlex.split(args.cc)) if args.cc else found.compiler
@@ -175,10 +175,10 @@ def _target(args: argparse.Namespace, build_dir: Path | None, recorded: tuple[st
 def ort_models(paths: Sequence[Path], config: Path | None, work: Path) -> list[tuple[str, Path]]:
     """``(shown path, .ort file)`` for ``paths`` (default: the models ``config`` lists); ``.onnx`` models are
     converted (through the cache) into ``work`` with the options the config's header records."""
-    from .engine.config import HeaderOptions, parse_header
-    from .engine.discover import discover_paths
-    from .engine.pipeline import run
-    from .engine.request import cache_location, convert_options, make_request
+    from ..engine.config import HeaderOptions, parse_header
+    from ..engine.discover import discover_paths
+    from ..engine.pipeline import run
+    from ..engine.request import cache_location, convert_options, make_request
 
     header = HeaderOptions(())
     if config is not None:

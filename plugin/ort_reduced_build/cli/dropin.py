@@ -1,6 +1,6 @@
 """The argument parser of the drop-in ``python -m ort_reduced_build.convert_onnx_models_to_ort``: ORT's flags.
 
-Apart from the drop-in module, so that reading it (``_cli_reference``) does not import that module into the
+Apart from the drop-in module, so that reading it (``cli.reference``) does not import that module into the
 package: the import would bind ``ort_reduced_build.convert_onnx_models_to_ort`` to the module, hiding the
 API function of that name.
 """
@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES
+from ..settings import OPTIMIZATION_LEVELS, OPTIMIZATION_STYLES
 
 __all__ = ["make_parser"]
 

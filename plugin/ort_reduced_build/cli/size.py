@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._cli_common import EXIT_OK, positive_int
-from .errors import SettingsError, SizeError
-from .util.fileio import atomic_write
+from ..errors import SettingsError, SizeError
+from ..util.fileio import atomic_write
+from .common import EXIT_OK, positive_int
 
 if TYPE_CHECKING:
-    from .size import SizeReport
+    from ..size import SizeReport
 
 __all__ = ["add_size_parser", "measure_build_dir"]
 
@@ -67,8 +67,8 @@ def cmd_size(args: argparse.Namespace) -> int:
 
 def measure_build_dir(build_dir: Path) -> SizeReport:
     """The size report of the library ``build`` made in ``build_dir`` (its link map, its static libraries)."""
-    from .build import read_stamp
-    from .size import link_map_for, measure
+    from ..build import read_stamp
+    from ..size import link_map_for, measure
 
     stamp = read_stamp(build_dir)
     library = Path(str(stamp.get("library", "")))
@@ -78,7 +78,7 @@ def measure_build_dir(build_dir: Path) -> SizeReport:
 
 
 def _measure(build_dir: Path | None, runtime: Path | None, link_map: Path | None) -> SizeReport:
-    from .size import link_map_for, measure
+    from ..size import link_map_for, measure
 
     if build_dir is not None:
         return measure_build_dir(build_dir)
@@ -92,7 +92,7 @@ def _measure(build_dir: Path | None, runtime: Path | None, link_map: Path | None
 
 
 def _baseline(path: Path) -> SizeReport:
-    from .size import read_report
+    from ..size import read_report
 
     if path.is_dir():
         return _measure(path, None, None)

@@ -10,10 +10,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._cli_build import add_build_parser
-from ._cli_cache import add_cache_parser
-from ._cli_ci import add_ci_parsers
-from ._cli_common import (
+from .._version import __version__
+from ..engine.discover import discover_paths
+from ..engine.pipeline import config_file_name, run
+from ..errors import ConversionError, OrtReducedBuildError
+from .build import add_build_parser
+from .cache import add_cache_parser
+from .ci import add_ci_parsers
+from .common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -25,13 +29,9 @@ from ._cli_common import (
     say,
     summary,
 )
-from ._cli_options import resolve
-from ._cli_size import add_size_parser
-from ._cli_verify import add_verify_parser
-from ._version import __version__
-from .engine.discover import discover_paths
-from .engine.pipeline import config_file_name, run
-from .errors import ConversionError, OrtReducedBuildError
+from .options import resolve
+from .size import add_size_parser
+from .verify import add_verify_parser
 
 __all__ = ["main"]
 
@@ -94,7 +94,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 class _PrintCmakeDir(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from .commands import get_cmake_dir
+        from ..commands import get_cmake_dir
 
         try:
             print(get_cmake_dir())
