@@ -21,8 +21,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from ort_reduced_build.build.compiler_cache import CompilerCache, base_dir, environment, remote_problem
 from ort_reduced_build.cli import main
+from ort_reduced_build.util.compiler_cache import CompilerCache, base_dir, environment, remote_problem
 
 from tests.conftest import run_cli
 

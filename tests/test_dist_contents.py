@@ -25,7 +25,6 @@ _version.py
 api.py
 backend.py
 build/__init__.py
-build/compiler_cache.py
 build/deps.py
 build/execute.py
 build/flags.py
@@ -81,6 +80,7 @@ size/report.py
 size/symbols.py
 size/xrefs.py
 util/__init__.py
+util/compiler_cache.py
 util/elf.py
 util/fileio.py
 util/scratch.py

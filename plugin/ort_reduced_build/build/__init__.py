@@ -1,14 +1,15 @@
 """The build stage: a minimal ONNX Runtime with only the kernels a config names.
 
 ``flags`` composes build.py's command line, ``execute`` runs it (two steps, LTO fallback), ``stamp``
-records what a build directory holds; ``deps``, ``protoc``, ``compiler_cache`` and ``regfilter`` serve
-them. ``ort_reduced_build.build`` is a public import path (docs/cmake.md): it keeps the names below.
+records what a build directory holds; ``deps``, ``protoc`` and ``regfilter`` serve them (the compiler
+cache is ``util.compiler_cache``: settings validate its URLs too). ``ort_reduced_build.build`` is a
+public import path (docs/cmake.md): it keeps the names below.
 """
 
 from __future__ import annotations
 
 from ..settings.model import ANDROID_ABIS, APPLE_ARCHS, MINIMAL_BUILDS
-from .compiler_cache import CompilerCache
+from ..util.compiler_cache import CompilerCache
 from .execute import check_source, command, default_cmake, describe, run, toolchain_emulator, version_warning
 from .flags import (
     BUILD_CONFIG,

@@ -30,9 +30,9 @@ from pathlib import Path
 from .._version import onnxruntime_version
 from ..engine.config import OpKey, OpsConfig, parse_graph_types, read_config_and_value_types
 from ..errors import BuildError
+from ..util.compiler_cache import process_environment
 from ..util.fileio import keep_mtimes_of_unchanged
 from . import deps, protoc, regfilter
-from .compiler_cache import process_environment
 from .flags import BUILD_CONFIG, BuildRequest, BuildResult, Host, compose, library_path
 from .stamp import read_stamp, recorded_int, stamp_key, write_stamp
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.config import OpsConfig
+from ..util.compiler_cache import CompilerCache
 from . import deps
-from .compiler_cache import CompilerCache
 
 __all__ = [
     "BUILD_CONFIG",

@@ -21,8 +21,8 @@ from .verify import add_run_options, runnable
 
 if TYPE_CHECKING:
     from ..build import BuildRequest, BuildResult
-    from ..build.compiler_cache import CompilerCache
     from ..size import SizeReport
+    from ..util.compiler_cache import CompilerCache
 
 __all__ = ["add_build_parser"]
 
@@ -252,7 +252,7 @@ def _compiler_cache(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ..
     """The launchers and the cache: ``--compiler-cache`` (default: ccache if installed, unless launchers are
     given) for C and CXX, each ``--compiler-launcher`` over it; a launcher that names ccache or sccache
     picks that cache."""
-    from ..build.compiler_cache import CompilerCache, find, named_tool, remote_problem
+    from ..util.compiler_cache import CompilerCache, find, named_tool, remote_problem
 
     explicit = _launchers(args.compiler_launcher)
     named = sorted({tool for launcher in explicit.values() if (tool := named_tool(launcher))})

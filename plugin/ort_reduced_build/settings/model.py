@@ -232,7 +232,7 @@ def _check(key: str, value: object) -> None:
 
 
 def _remote_problem(url: str) -> str | None:
-    from ..build.compiler_cache import remote_problem
+    from ..util.compiler_cache import remote_problem
 
     # Either tool may run it (the cache is chosen separately): a URL neither takes is wrong for both.
     problems = [remote_problem(tool, url) for tool in ("ccache", "sccache")]
