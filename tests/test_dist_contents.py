@@ -85,8 +85,10 @@ util/elf.py
 util/fileio.py
 util/scratch.py
 verify/__init__.py
+verify/compare.py
 verify/inputs.py
 verify/runner.py
+verify/target.py
 verify/wire.py
 """
 SDIST_OTHER = """

@@ -14,9 +14,7 @@ generated inputs: the inputs file must give them).
 from __future__ import annotations
 
 import logging
-import math
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -33,24 +31,12 @@ import numpy as np
 
 from ..errors import VerifyError
 from ..util import elf as _elf
-from .inputs import CannotMake, InputsFile, InputSpec, ModelSpec, make_inputs, read_inputs_file
+from .compare import OutputDiff, compare
+from .inputs import CannotMake, InputsFile, ModelSpec, make_inputs
+from .target import Target
 from .wire import decode_outputs, encode_inputs
 
-__all__ = [
-    "STATUSES",
-    "InputSpec",
-    "InputsFile",
-    "ModelReport",
-    "ModelSpec",
-    "OutputDiff",
-    "Report",
-    "Target",
-    "VerifyRequest",
-    "compile_runner",
-    "read_inputs_file",
-    "run",
-    "target_from_cmake_cache",
-]
+__all__ = ["STATUSES", "ModelReport", "Report", "VerifyRequest", "compile_runner", "run"]
 
 log = logging.getLogger("ort_reduced_build")
 
@@ -58,18 +44,6 @@ STATUSES = ("ok", "missing-kernel", "session-failed", "run-failed", "mismatch", 
 RUNNER_SOURCE = "verify_runner.c"
 _EXIT_STATUS = {2: "session-failed", 3: "run-failed"}
 _MISSING_KERNEL = ("Could not find an implementation for", "Failed to find kernel for")
-
-
-@dataclass(frozen=True)
-class Target:
-    """How programs for the library's platform are compiled and run."""
-
-    compiler: tuple[str, ...] = ("cc",)
-    """The C compiler and its target flags (e.g. ``aarch64-linux-gnu-gcc``, or clang ``--target=...``)."""
-    emulator: tuple[str, ...] = ()
-    """Runs a target program on this host (``qemu-aarch64 -L /usr/aarch64-linux-gnu``); empty: natively."""
-    cross: bool = False
-    """The library is for another platform than this host."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +63,6 @@ class VerifyRequest:
     reference_library: Path | None = None
     """A full ONNX Runtime library for the library's target, run by the runner as the reference (under the
     emulator too); None: this host's onnxruntime. Kernels differ between CPUs (quantized ones above all)."""
-
-
-@dataclass(frozen=True)
-class OutputDiff:
-    """One output compared: the largest absolute and relative difference (0 for equal strings)."""
-
-    name: str
-    max_abs_diff: float
-    max_rel_diff: float
-    ok: bool
 
 
 @dataclass(frozen=True)
@@ -158,75 +122,6 @@ class Report:
                 for m in self.models
             ],
         }
-
-
-def target_from_cmake_cache(build_dir: Path) -> Target:
-    """The C compiler (with its target and sysroot flags), the emulator and whether it cross-compiles, of
-    the CMake build directory ``build_dir`` or the one configuration directory below it."""
-    caches = [c for c in [build_dir / "CMakeCache.txt", *sorted(build_dir.glob("*/CMakeCache.txt"))] if c.is_file()]
-    if not caches:
-        return Target()
-    directory = caches[0].parent
-    entries = _cmake_sets(caches[0], r"^([A-Za-z_]+):[A-Z]+=(.*)$")
-    for name in ("CMakeCCompiler.cmake", "CMakeSystem.cmake"):
-        for found in directory.glob(f"CMakeFiles/*/{name}"):
-            entries |= _cmake_sets(found, r'^set\(([A-Za-z_]+) "(.*)"\)$')
-    compiler = [entries.get("CMAKE_C_COMPILER") or "cc"]
-    if entries.get("CMAKE_C_COMPILER_TARGET"):
-        compiler.append(f"--target={entries['CMAKE_C_COMPILER_TARGET']}")
-    if entries.get("CMAKE_SYSROOT"):
-        compiler.append(f"--sysroot={entries['CMAKE_SYSROOT']}")
-    emulator = tuple(part for part in entries.get("CMAKE_CROSSCOMPILING_EMULATOR", "").split(";") if part)
-    return Target(tuple(compiler), emulator, entries.get("CMAKE_CROSSCOMPILING") == "TRUE")
-
-
-def _cmake_sets(path: Path, pattern: str) -> dict[str, str]:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    return {m[1]: m[2] for m in re.finditer(pattern, text, re.MULTILINE) if m[2]}
-
-
-# ---- comparing ----
-
-
-def compare(name: str, got: object, want: object, rtol: float, atol: float) -> OutputDiff:
-    """One output of the built library against the reference's."""
-    worst = [0.0, 0.0]
-    ok = _compare(got, want, rtol, atol, worst)
-    return OutputDiff(name, worst[0], worst[1], ok)
-
-
-def _compare(got: object, want: object, rtol: float, atol: float, worst: list[float]) -> bool:
-    if isinstance(want, dict):
-        if not isinstance(got, dict) or set(map(str, got)) != set(map(str, want)):
-            worst[0] = worst[1] = math.inf
-            return False
-        by_key = {str(k): v for k, v in got.items()}
-        return all(_compare(by_key[str(k)], v, rtol, atol, worst) for k, v in want.items())
-    if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            worst[0] = worst[1] = math.inf
-            return False
-        return all(_compare(g, w, rtol, atol, worst) for g, w in zip(got, want, strict=True))
-    g, w = np.asarray(got), np.asarray(want)
-    if isinstance(got, (list, dict)) or g.shape != w.shape:
-        worst[0] = worst[1] = math.inf
-        return False
-    if w.dtype.kind in "OUS" or g.dtype.kind in "OUS":
-        equal = bool(np.array_equal(g.astype(str), w.astype(str)))
-        if not equal:
-            worst[0] = worst[1] = math.inf
-        return equal
-    g64, w64 = g.astype(np.float64), w.astype(np.float64)
-    both_nan = np.isnan(g64) & np.isnan(w64)
-    diff = np.where(both_nan, 0.0, np.abs(g64 - w64))
-    if diff.size:
-        worst[0] = max(worst[0], float(np.nanmax(np.where(np.isnan(diff), np.inf, diff))))
-        rel = diff / np.maximum(np.abs(w64), np.finfo(np.float64).tiny)
-        worst[1] = max(worst[1], float(np.max(np.where(diff == 0, 0.0, rel))))
-    return bool(np.all(both_nan | np.isclose(g64, w64, rtol=rtol, atol=atol)))
 
 
 # ---- running ----
