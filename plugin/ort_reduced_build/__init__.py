@@ -1,7 +1,8 @@
 """ort-reduced-build: the smallest ONNX Runtime that still runs exactly your models.
 
-Stages (one module each): ``discover`` -> ``convert`` (+ ``cache``) -> ``analyze`` -> ``config`` ->
-``build``. The shells are ``cli``, ``backend`` and ``cmake/``; the Python API is in ``api``.
+Folders by layer (docs/architecture.md): ``util/`` and ``settings/``; ``engine/`` (``discover`` ->
+``convert`` (+ ``cache``) -> ``analyze`` -> ``config``); ``inspect/``, ``build/``, ``size/``, ``verify/``.
+The shells are ``cli/``, ``backend`` and ``cmake/``; the Python API is in ``api``.
 
 The public names below are imported on first use, so that worker processes and the warm path load
 only the stages they run.

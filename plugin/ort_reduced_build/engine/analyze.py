@@ -2,7 +2,7 @@
 
 The kernel knowledge (which ops are type-reducible, and on which arguments) is ORT's own:
 ``onnxruntime.tools.ort_format_model``'s ``OperatorTypeUsageManager``, fed every node as ORT's
-``OrtFormatModelProcessor`` feeds it; the flatbuffer itself is read by ``_ortwire`` (ORT's generated readers
+``OrtFormatModelProcessor`` feeds it; the flatbuffer itself is read by ``ortwire`` (ORT's generated readers
 cost as much CPU as the conversion on a large graph).
 One deviation: ORT's converter dies with ``KeyError`` on element types its table lacks (int4, uint4,
 int2, uint2, float8e8m0, ...). Here such an op is kept *unrestricted* (every type its kernels have)
@@ -50,7 +50,7 @@ class ModelUsage:
     """For each op the config gives no types (ORT has no type processor for it): the element types on its
     nodes' inputs and outputs, as ORT's configs spell them (``float``, ``int64_t``, ``std::string``; maps and
     sequences give their element types; ``unknown`` where the file does not say). ``build`` keeps only the
-    kernels registered for these types (``_regfilter``)."""
+    kernels registered for these types (``build.regfilter``)."""
 
 
 def read_ort_header(path: Path, data: Buffer) -> str:
@@ -113,7 +113,7 @@ def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) 
     """Every node of every graph (subgraphs included) into ``required`` and ``manager``, as ORT's
     ``OrtFormatModelProcessor`` feeds them; returns the value types (see ``ModelUsage.value_types``).
 
-    The flatbuffer is read by ``_ortwire``; ``manager`` gets ORT's own ``fbs`` node and type objects.
+    The flatbuffer is read by ``ortwire``; ``manager`` gets ORT's own ``fbs`` node and type objects.
     """
     from onnxruntime.tools.ort_format_model.ort_model_processor import fbs
 

@@ -2,7 +2,7 @@
 
 Locations must be relative and stay inside the model's directory once symlinks are resolved (onnxruntime
 1.2x refuses anything else): they are only ever read (hashed for the cache key, loaded by onnxruntime),
-never followed elsewhere. Finding them parses the protobuf only when ``_onnxwire`` says it may name one.
+never followed elsewhere. Finding them parses the protobuf only when ``onnxwire`` says it may name one.
 """
 
 from __future__ import annotations

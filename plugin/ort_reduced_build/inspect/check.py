@@ -106,7 +106,7 @@ def needs_by_model(results: Sequence[ModelResult]) -> dict[str, OpsConfig]:
     """Each model's own ops and types (its optimization styles merged), by display path.
 
     A given ``.ort`` file's needs include what its saved runtime optimizations add or rewrite when
-    replayed (``_replay``).
+    replayed (``engine.replay``).
     """
     grouped: dict[str, list[OpsConfig]] = {}
     for r in results:
