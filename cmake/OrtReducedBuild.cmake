@@ -68,7 +68,7 @@ print(json.dumps({"package": pathlib.Path(p.__file__).parent.as_posix(), "versio
     string(JSON package GET "${out}" package)
     string(JSON version GET "${out}" version)
     string(JSON ort GET "${out}" onnxruntime)
-    file(GLOB sources CONFIGURE_DEPENDS "${package}/*.py")
+    file(GLOB_RECURSE sources CONFIGURE_DEPENDS "${package}/*.py")
     set_property(GLOBAL PROPERTY _ORT_REDUCED_BUILD_PROBED "${python}")
     set_property(GLOBAL PROPERTY _ORT_REDUCED_BUILD_DEPENDS ${sources} ${ort})
     message(STATUS "ort-reduced-build ${version}: ${python}")

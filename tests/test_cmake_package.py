@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ort_reduced_build
 import pytest
 from ort_reduced_build import __version__
 from ort_reduced_build.commands import get_cmake_dir
@@ -117,6 +118,11 @@ def test_config_is_generated_at_build_time_and_regenerated_only_on_change(
 
     # Nothing changed: nothing to do.
     assert "no work to do" in build(package)
+    # The step depends on the package's code, modules in its subpackages included (an upgrade reruns it).
+    ninja = (out / "build.ninja").read_text().splitlines()
+    rule = next(line for line in ninja if line.startswith("build app_ops/ort-reduced-build.stamp "))
+    for module in ("engine/analyze.py", "build/flags.py", "__init__.py"):
+        assert (Path(ort_reduced_build.__file__).parent / module).as_posix() in rule, module
 
     # A touched model (same bytes): the converter may run, but no output changes, nothing downstream runs.
     outputs = [config, *ort_files, out / "consumer.config"]
