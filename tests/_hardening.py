@@ -136,7 +136,7 @@ def temp_leftovers(root: Path) -> list[str]:
 
 def verify_cache(cache: Path) -> int:
     """Re-verify every cache entry by full hash against its manifest; the number of entries."""
-    entries = list((cache / "v2" / "objects").glob("*/*"))
+    entries = list((cache / "v3" / "objects").glob("*/*"))
     for entry in entries:
         manifest = json.loads((entry / "manifest.json").read_text())
         assert {"model.ort", "usage.config"} <= set(manifest["files"]), entry

@@ -1,18 +1,18 @@
 """Content-addressed conversion cache, safe to share between concurrent builds.
 
-Key: sha256 of the model bytes, its external-data files' bytes, the conversion options, the onnxruntime
-and plugin versions, and the custom-op libraries' bytes. Value: the ``.ort`` bytes (plus the optional
-optimized ONNX) and the model's usage as config text, with a manifest of their xxh3-128 digests (a
-check, not a key: ten times faster than sha256) so a changed entry is detected and rebuilt, never used.
+Key: sha256 over the BLAKE3 digests of the model bytes, its external-data files' bytes and the custom-op
+libraries' bytes, the conversion options, and the onnxruntime and plugin versions. Value: the ``.ort``
+bytes (plus the optional optimized ONNX) and the model's usage as config text, with a manifest of their
+xxh3-128 digests (a check, not a key: twice as fast again) so a changed entry is detected and rebuilt, never used.
 The manifest also binds the entry to what it was made for: the key, and a digest of its inputs' sizes,
-first and last 64 KiB (read on every hit: a stat-index record that names another file's sha256, or an
+first and last 64 KiB (read on every hit: a stat-index record that names another file's digest, or an
 entry moved under another key, is a miss, never another model's ``.ort``). Files in an entry must be
 regular files; they are made read-only (0444), so the outputs hard-linked to them cannot be edited in
 place, and a tool that replaces an output (temp file + rename) leaves the cache and other copies alone.
 
 Entries are built in a private temp dir and published with one ``rename``; a file lock per key keeps
 two builds from publishing (or discarding) the same entry at once. A stat index (size, mtime, inode,
-ctime -> sha256) spares rehashing unchanged files, so the warm path imports neither onnx nor
+ctime -> BLAKE3) spares rehashing unchanged files, so the warm path imports neither onnx nor
 onnxruntime; ctime is set by the kernel on every write, so an edit that restores mtime is still seen.
 
 A model's external-data files are found and checked by ``_external_data``: they are only ever read.
@@ -42,7 +42,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._external_data import external_data_locations, external_data_path
-from ._fileio import atomic_write, file_digest, file_integrity_digest, integrity_digest, mapped, sample_digest
+from ._fileio import (
+    atomic_write,
+    content_digest,
+    file_digest,
+    file_integrity_digest,
+    integrity_digest,
+    mapped,
+    sample_digest,
+)
 from ._scratch import Scratch, lock_file
 from ._version import __version__, onnxruntime_version
 from .config import (
@@ -65,12 +73,12 @@ if TYPE_CHECKING:
 
 __all__ = ["IN_USE", "LAYOUT", "Cache", "CacheEntry", "default_cache_dir", "onnxruntime_version"]
 
-LAYOUT = "v2"  # v2: manifests record xxh3-128
+LAYOUT = "v3"  # v2: manifests record xxh3-128; v3: content digests are BLAKE3
 _ANALYSIS = 2
 """What an entry's usage.config records: 2 adds the '# graph types' lines (older entries lack them)."""
 _ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 _REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _XXH128 = re.compile(r"[0-9a-f]{32}")
 _Files = dict[str, tuple[str, list[int]]]
 """A manifest's files: name -> (xxh3-128, stamp)."""
@@ -216,7 +224,7 @@ class Cache:
     # -- keys ---------------------------------------------------------------------------------------
 
     def digest(self, path: Path) -> str:
-        """sha256 of ``path``, through the stat index when the file is unchanged."""
+        """The content digest of ``path`` (``content_digest``), through the stat index when the file is unchanged."""
         if self.root is None:
             return file_digest(path)
         st = path.stat()
@@ -224,16 +232,16 @@ class Cache:
         index = self.root / "stat" / (hashlib.sha256(os.fsencode(path.resolve())).hexdigest() + ".json")
         try:
             rec = json.loads(index.read_text())
-            if rec["stamp"] == stamp and _SHA256.fullmatch(rec["sha256"]):
-                return str(rec["sha256"])
+            if rec["stamp"] == stamp and _DIGEST.fullmatch(rec["blake3"]):
+                return str(rec["blake3"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
         if self._before_hashing is not None:
             self._before_hashing()
         with mapped(path) as data:  # what is read: a /proc file's stat says 0 bytes
-            digest, read = hashlib.sha256(data).hexdigest(), len(data)
+            digest, read = content_digest(data), len(data)
         if read == st.st_size and _stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while hashed: the pair is true
-            self._remember(index, json.dumps({"stamp": stamp, "sha256": digest}).encode())
+            self._remember(index, json.dumps({"stamp": stamp, "blake3": digest}).encode())
         return digest
 
     def external_data(self, model: Path, model_digest: str) -> list[str]:
@@ -345,7 +353,7 @@ class Cache:
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
-        if not _SHA256.fullmatch(key):
+        if not _DIGEST.fullmatch(key):
             raise ValueError(f"not a cache key: {key!r}")
         return self.root / "objects" / key[:2] / key
 
@@ -477,7 +485,7 @@ def _read_manifest(directory: Path, need: tuple[str, ...]) -> _Manifest:
     """The manifest (files: name -> xxh3-128, stamp); ``ValueError`` if it is malformed."""
     raw = json.loads(_read_entry_file(directory / "manifest.json"))
     files, warnings, key, inputs = raw["files"], raw["warnings"], raw["key"], raw["inputs"]
-    if not (isinstance(key, str) and _SHA256.fullmatch(key) and isinstance(inputs, str) and _XXH128.fullmatch(inputs)):
+    if not (isinstance(key, str) and _DIGEST.fullmatch(key) and isinstance(inputs, str) and _XXH128.fullmatch(inputs)):
         raise ValueError("manifest does not say what the entry was made for")
     if not isinstance(files, dict) or not (_REQUIRED_FILES | set(need)) <= files.keys() <= _ENTRY_FILES:
         raise ValueError("manifest lists the wrong files")
