@@ -17,7 +17,7 @@ from typing import Any
 
 import blake3
 from ort_reduced_build._fileio import integrity_digest
-from ort_reduced_build.cache import Cache
+from ort_reduced_build.cache import LAYOUT, Cache
 from ort_reduced_build.settings import ConvertOptions
 
 from tests import modelgen
@@ -148,8 +148,8 @@ def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli: Cli) ->
     config = (project / "out/required_operators_and_types.config").read_bytes()
     keys = [Cache(cache).key(m, "Fixed", ConvertOptions()) for m in models]
     for key, tamper in zip(keys, TAMPERINGS, strict=True):
-        tamper(cache / "v3/objects" / key[:2] / key)
-    for index in (cache / "v3/stat").iterdir():  # the stat index and external-data memos too
+        tamper(cache / LAYOUT / "objects" / key[:2] / key)
+    for index in (cache / LAYOUT / "stat").iterdir():  # the stat index and external-data memos too
         index.write_text('{"stamp": "garbage", "blake3": 7}' if index.name.startswith("external") else "[1, 2]")
     outside_before = outside.stat()
 
@@ -234,7 +234,7 @@ def _two_models(project: Path, cli: Cli) -> tuple[list[Path], list[str], dict[st
 
 
 def _entry(tmp_path: Path, key: str) -> Path:
-    return tmp_path / "cache/v3/objects" / key[:2] / key
+    return tmp_path / "cache" / LAYOUT / "objects" / key[:2] / key
 
 
 def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli: Cli) -> None:
@@ -254,7 +254,7 @@ def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli: 
 def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     (model_a, model_b), _, ort = _two_models(project, cli)
-    index = tmp_path / "cache/v3/stat"
+    index = tmp_path / "cache" / LAYOUT / "stat"
     record_a, record_b = (
         index / (hashlib.sha256(os.fsencode(m.resolve())).hexdigest() + ".json") for m in (model_a, model_b)
     )
@@ -300,7 +300,7 @@ def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Pa
     old = time.time() - 2 * 86400
     for path in (old_file, old_dir):
         os.utime(path, (old, old))
-    tmp = tmp_path / "cache/v3/tmp"
+    tmp = tmp_path / "cache" / LAYOUT / "tmp"
     shutil.rmtree(tmp)
     tmp.symlink_to(victim)  # the whole tmp dir replaced by a link
     r = cli("convert", "models", "-o", "out", cwd=project)
@@ -353,7 +353,7 @@ def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
         live_dir = Path(live.stdout.readline().strip()).parent  # type: ignore[union-attr]
         dead.wait(30)
         dead_dir = Path(dead.communicate()[0].strip()).parent
-        tmp = cache / "v3/tmp"
+        tmp = cache / LAYOUT / "tmp"
         legacy = write(tmp / "entry-from-an-older-version/model.ort", b"x").parent
         recent = write(tmp / ".foreign.tmp", b"x")
         old = time.time() - 2 * 86400
