@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import onnx
 from onnx import TensorProto, helper
+from ort_reduced_build.engine.cache import LAYOUT
 from ort_reduced_build.util.fileio import TEMP_MARK, file_integrity_digest
 
 from tests import modelgen
@@ -136,7 +137,7 @@ def temp_leftovers(root: Path) -> list[str]:
 
 def verify_cache(cache: Path) -> int:
     """Re-verify every cache entry by full hash against its manifest; the number of entries."""
-    entries = list((cache / "v2" / "objects").glob("*/*"))
+    entries = list((cache / LAYOUT / "objects").glob("*/*"))
     for entry in entries:
         manifest = json.loads((entry / "manifest.json").read_text())
         assert {"model.ort", "usage.config"} <= set(manifest["files"]), entry

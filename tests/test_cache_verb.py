@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ort_reduced_build.engine.cache import LAYOUT
 
 from tests._hardening import CLI, Tagged, mount_namespace, one_node_model, read_only, tiny_mlp, verify_cache, write
 from tests.conftest import Cli
@@ -26,7 +27,7 @@ def _project(root: Path, count: int = 3) -> Path:
 
 def _entries(cache: Path) -> dict[str, Path]:
     """Entry dirs by key."""
-    return {p.name: p for p in (cache / "v2" / "objects").glob("*/*")}
+    return {p.name: p for p in (cache / LAYOUT / "objects").glob("*/*")}
 
 
 def _du(root: Path) -> int:
@@ -121,9 +122,9 @@ def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_pat
     outside = tmp_path / "outside"
     write(outside / "precious.txt", b"keep me\n")
     write(cache / "notes.txt", b"not the cache's\n")  # a --cache-dir that also holds other things
-    (cache / "v2/objects/ab").mkdir()
-    (cache / "v2/objects/ab" / ("ab" + "0" * 62)).symlink_to(outside, target_is_directory=True)
-    (cache / "v2/stat/link.json").symlink_to(outside / "precious.txt")
+    (cache / LAYOUT / "objects/ab").mkdir()
+    (cache / LAYOUT / "objects/ab" / ("ab" + "0" * 62)).symlink_to(outside, target_is_directory=True)
+    (cache / LAYOUT / "stat/link.json").symlink_to(outside / "precious.txt")
     write(cache / "v1/objects/old/model.ort", b"an older layout's entry")
     r = cli("cache", "clear", "--cache-dir", cache, "--json")
     assert r.returncode == 0, r.stderr
@@ -133,8 +134,8 @@ def test_clear_removes_only_what_the_cache_made_and_never_follows_a_link(tmp_pat
     assert (outside / "precious.txt").read_bytes() == b"keep me\n"
     assert (cache / "notes.txt").read_bytes() == b"not the cache's\n"
     assert not (cache / "v1").exists()
-    assert sorted(p.name for p in (cache / "v2").iterdir()) == ["in-use.lock", "locks", "objects", "stat", "tmp"]
-    assert list((cache / "v2/locks").iterdir()) == []
+    assert sorted(p.name for p in (cache / LAYOUT).iterdir()) == ["in-use.lock", "locks", "objects", "stat", "tmp"]
+    assert list((cache / LAYOUT / "locks").iterdir()) == []
     for name in ("m0.ort", "m1.ort", "m2.ort"):  # outputs linked to removed entries keep their bytes
         assert (tmp_path / "out/models" / name).stat().st_size > 0
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ort_reduced_build.engine.cache import Cache
+import blake3
+from ort_reduced_build.engine.cache import LAYOUT, Cache
 from ort_reduced_build.settings import ConvertOptions
 from ort_reduced_build.util.fileio import integrity_digest
 
@@ -77,7 +78,7 @@ def _manifest_lists_nothing(entry: Path) -> None:
 
 
 def _manifest_points_outside(entry: Path) -> None:
-    outside = entry.parents[4] / "outside.bin"  # entry = <tmp>/cache/v2/objects/xx/<key>
+    outside = entry.parents[4] / "outside.bin"  # entry = <tmp>/cache/v3/objects/xx/<key>
     digest = integrity_digest(outside.read_bytes())
     _manifest(entry, lambda m: m["files"].update({"../../../../../outside.bin": [digest, [0, 0, 0, 0]]}))
 
@@ -147,9 +148,9 @@ def test_every_tampered_entry_is_rebuilt_never_used(tmp_path: Path, cli: Cli) ->
     config = (project / "out/required_operators_and_types.config").read_bytes()
     keys = [Cache(cache).key(m, "Fixed", ConvertOptions()) for m in models]
     for key, tamper in zip(keys, TAMPERINGS, strict=True):
-        tamper(cache / "v2/objects" / key[:2] / key)
-    for index in (cache / "v2/stat").iterdir():  # the stat index and external-data memos too
-        index.write_text('{"stamp": "garbage", "sha256": 7}' if index.name.startswith("external") else "[1, 2]")
+        tamper(cache / LAYOUT / "objects" / key[:2] / key)
+    for index in (cache / LAYOUT / "stat").iterdir():  # the stat index and external-data memos too
+        index.write_text('{"stamp": "garbage", "blake3": 7}' if index.name.startswith("external") else "[1, 2]")
     outside_before = outside.stat()
 
     r = cli("convert", "models", "-o", "out", cwd=project)
@@ -233,7 +234,7 @@ def _two_models(project: Path, cli: Cli) -> tuple[list[Path], list[str], dict[st
 
 
 def _entry(tmp_path: Path, key: str) -> Path:
-    return tmp_path / "cache/v2/objects" / key[:2] / key
+    return tmp_path / "cache" / LAYOUT / "objects" / key[:2] / key
 
 
 def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli: Cli) -> None:
@@ -253,12 +254,12 @@ def test_an_entry_moved_under_another_models_key_is_a_miss(tmp_path: Path, cli: 
 def test_a_forged_stat_index_record_cannot_redirect_a_model_to_another_entry(tmp_path: Path, cli: Cli) -> None:
     project = tmp_path / "project"
     (model_a, model_b), _, ort = _two_models(project, cli)
-    index = tmp_path / "cache/v2/stat"
+    index = tmp_path / "cache" / LAYOUT / "stat"
     record_a, record_b = (
         index / (hashlib.sha256(os.fsencode(m.resolve())).hexdigest() + ".json") for m in (model_a, model_b)
     )
     forged = json.loads(record_a.read_text())
-    forged["sha256"] = json.loads(record_b.read_text())["sha256"]  # a's stamp, b's digest
+    forged["blake3"] = json.loads(record_b.read_text())["blake3"]  # a's stamp, b's digest
     record_a.write_text(json.dumps(forged))
     r = cli("convert", "models/a.onnx", "-o", "only-a", cwd=project)
     assert r.returncode == 0, r.stderr
@@ -299,7 +300,7 @@ def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Pa
     old = time.time() - 2 * 86400
     for path in (old_file, old_dir):
         os.utime(path, (old, old))
-    tmp = tmp_path / "cache/v2/tmp"
+    tmp = tmp_path / "cache" / LAYOUT / "tmp"
     shutil.rmtree(tmp)
     tmp.symlink_to(victim)  # the whole tmp dir replaced by a link
     r = cli("convert", "models", "-o", "out", cwd=project)
@@ -321,8 +322,8 @@ def test_the_scratch_sweep_never_follows_a_symlink_out_of_the_cache(tmp_path: Pa
 def test_a_proc_file_is_hashed_as_read_not_as_stat_says(tmp_path: Path) -> None:
     link = tmp_path / "x.onnx"
     link.symlink_to("/proc/version")
-    expected = hashlib.sha256(Path("/proc/version").read_bytes()).hexdigest()
-    assert expected != hashlib.sha256(b"").hexdigest()
+    expected = blake3.blake3(Path("/proc/version").read_bytes()).hexdigest()
+    assert expected != blake3.blake3(b"").hexdigest()
     calls: list[None] = []
     cache = Cache(tmp_path / "cache", before_hashing=lambda: calls.append(None))
     try:
@@ -352,7 +353,7 @@ def test_only_dead_runs_scratch_dirs_are_swept(tmp_path: Path) -> None:
         live_dir = Path(live.stdout.readline().strip()).parent  # type: ignore[union-attr]
         dead.wait(30)
         dead_dir = Path(dead.communicate()[0].strip()).parent
-        tmp = cache / "v2/tmp"
+        tmp = cache / LAYOUT / "tmp"
         legacy = write(tmp / "entry-from-an-older-version/model.ort", b"x").parent
         recent = write(tmp / ".foreign.tmp", b"x")
         old = time.time() - 2 * 86400

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from ort_reduced_build.engine.analyze import analyze_ort
+from ort_reduced_build.engine.cache import LAYOUT
 
 from tests import modelgen
 from tests._hardening import Tagged, one_node_model, ort_is_complete, survivors, temp_leftovers, tiny_mlp, verify_cache
@@ -125,7 +126,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(tmp_path: Path, 
     # Random points over a run (start-up, hashing, conversion, publishing), then twice the moment the
     # first output appears (mid-way through writing them: the window random points rarely hit).
     for point in (0.05, *sorted(rng.uniform(0.1, 1.0) for _ in range(4)), "first output", "first output"):
-        for entry in sorted((cache / "v2/objects").glob("*/*")):  # evict some entries: real work each time
+        for entry in sorted((cache / LAYOUT / "objects").glob("*/*")):  # evict some entries: real work each time
             if rng.random() < 0.6:
                 shutil.rmtree(entry)
         if point == "first output":
@@ -142,7 +143,7 @@ def test_sigkill_at_random_points_never_leaves_a_partial_output(tmp_path: Path, 
 
     # Killed runs leave scratch dirs and temp files; once old enough (or their process is gone, for the
     # hard-link temps that share the cache file's mtime) a later run sweeps them.
-    tmp = cache / "v2/tmp"
+    tmp = cache / LAYOUT / "tmp"
     for leftover in [*tmp.iterdir(), *out.rglob(".*.tmp")]:
         os.utime(leftover, (time.time() - 3600, time.time() - 3600))
     run = Tagged(["convert", "models", "-o", "out", "-j", "2"], cwd=project, cache=cache)
@@ -185,4 +186,4 @@ def test_eight_concurrent_runs_share_one_cache_and_one_output_dir(tmp_path: Path
         assert analyze_ort(out / rel).config == analyze_ort(path).config
     assert temp_leftovers(project) == []
     assert verify_cache(cache) == 5  # one entry per model, each re-verified by hash
-    assert list((cache / "v2/tmp").iterdir()) == []
+    assert list((cache / LAYOUT / "tmp").iterdir()) == []

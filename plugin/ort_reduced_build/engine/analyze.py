@@ -130,21 +130,25 @@ def _walk(data: Buffer, required: dict[str, dict[int, set[str]]], manager: Any) 
         seen.add(graph)
         args = t.tables(graph, ow.GRAPH_NODE_ARGS)
         local = {t.string(arg, ow.VALUE_INFO_NAME): t.table(arg, ow.VALUE_INFO_TYPE) for arg in args}
-        for name, info in local.items():
-            if name:  # the nameless arg stands for omitted optional inputs: it has no type
-                _element_types(t, info, codes, found)
-        if t.length(graph, ow.GRAPH_SPARSE_INITIALIZERS):
-            found.add("sparse_tensor")
         scope = outer | local  # inner names shadow outer ones, as in ORT's processor
         infos = _TypeInfos(t, scope)
+        for name in local:
+            if name:  # the nameless arg stands for omitted optional inputs: it has no type
+                value_codes, value_found = infos.element_types(name)
+                codes |= value_codes
+                found |= value_found
+        if t.length(graph, ow.GRAPH_SPARSE_INITIALIZERS):
+            found.add("sparse_tensor")
         for at in t.tables(graph, ow.GRAPH_NODES):
             domain, op = t.string(at, ow.NODE_DOMAIN), t.string(at, ow.NODE_OP_TYPE)
             if domain is None or op is None:
                 raise ValueError("a node without domain or op type")
-            ops = required.setdefault(domain.decode() or "ai.onnx", {})
-            ops.setdefault(t.int32(at, ow.NODE_SINCE_VERSION), set()).add(op.decode())
-            node.Init(data, at)
-            manager.process_node(node, infos)
+            key = (domain.decode() or "ai.onnx", op.decode())
+            required.setdefault(key[0], {}).setdefault(t.int32(at, ow.NODE_SINCE_VERSION), set()).add(key[1])
+            manager.record_graph_types(key, t.strings(at, ow.NODE_INPUTS) + t.strings(at, ow.NODE_OUTPUTS), infos)
+            if manager.has_processor(key):
+                node.Init(data, at)
+                manager.process_node(node, infos)
             for attr in t.tables(at, ow.NODE_ATTRIBUTES):
                 kind = t.int32(attr, ow.ATTRIBUTE_TYPE)
                 if kind == ow.ATTRIBUTE_GRAPH:
@@ -182,6 +186,7 @@ class _TypeInfos(dict):  # type: ignore[type-arg]
     def __init__(self, tables: ow.Tables, positions: dict[bytes | None, int]) -> None:
         super().__init__(positions)
         self._tables = tables
+        self._element_types: dict[bytes, tuple[frozenset[int], frozenset[str]]] = {}
 
     def __getitem__(self, name: bytes | None) -> Any:
         position = super().__getitem__(name)
@@ -193,16 +198,24 @@ class _TypeInfos(dict):  # type: ignore[type-arg]
         info.Init(self._tables.data, position)
         return info
 
+    def element_types(self, name: bytes) -> tuple[frozenset[int], frozenset[str]]:
+        """The element type codes of value ``name`` (a map: its key's and its value's), and ``{"unknown"}``
+        where it has no type (``_element_types``), read once per name."""
+        known = self._element_types.get(name)
+        if known is None:
+            codes: set[int] = set()
+            found: set[str] = set()
+            _element_types(self._tables, super().get(name, 0), codes, found)
+            known = self._element_types[name] = (frozenset(codes), frozenset(found))
+        return known
+
     def config_types(self, name: bytes) -> set[str]:
-        """The element types of value ``name`` in ORT's config spelling (a map: its key's and its value's),
-        read straight from the flatbuffer; "unknown" when it has no type."""
+        """The element types of value ``name`` in ORT's config spelling; "unknown" when it has no type."""
         from onnxruntime.tools.ort_format_model.types import FbsTypeInfo
 
-        codes: set[int] = set()
-        found: set[str] = set()
-        _element_types(self._tables, super().get(name, 0), codes, found)
+        codes, found = self.element_types(name)
         names = FbsTypeInfo.tensordatatype_to_string
-        return found | {names.get(code, "unknown") for code in codes}
+        return set(found) | {names.get(code, "unknown") for code in codes}
 
 
 def read_ort_file(path: Path) -> bytes:
@@ -228,6 +241,7 @@ def _type_name(code: object) -> str:
 def _tolerant_manager() -> Any:
     """An ``OperatorTypeUsageManager`` that keeps an op unrestricted when a type is unknown to ORT's table."""
     from onnxruntime.tools.ort_format_model import OperatorTypeUsageManager
+    from onnxruntime.tools.ort_format_model import operator_type_usage_processors as processors
 
     class TolerantManager(OperatorTypeUsageManager):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -235,15 +249,21 @@ def _tolerant_manager() -> Any:
             self.unrestricted: set[tuple[str, str]] = set()
             self.warnings: set[str] = set()
             self.graph_types: dict[tuple[str, str], set[str]] = {}
+            # ORT's processors by op key (private names): a node of an op without one is not handed over,
+            # as ORT's manager would do nothing with it. Without them every node is.
+            self._known = getattr(self, "_all_operator_processors", None)
+            self._op_key = getattr(processors, "_create_op_key", None)
 
-        def process_node(self, node: Any, value_name_to_typeinfo: _TypeInfos) -> None:
-            key = (node.Domain().decode() or "ai.onnx", node.OpType().decode())
+        def has_processor(self, key: tuple[str, str]) -> bool:
+            return self._known is None or self._op_key is None or self._op_key(*key) in self._known
+
+        def record_graph_types(self, key: tuple[str, str], names: list[bytes], infos: _TypeInfos) -> None:
             seen = self.graph_types.setdefault(key, set())
-            names = [node.Inputs(i) for i in range(node.InputsLength())]
-            names += [node.Outputs(i) for i in range(node.OutputsLength())]
             for name in names:
                 if name:  # an omitted optional input has no name and no type
-                    seen |= value_name_to_typeinfo.config_types(name)
+                    seen |= infos.config_types(name)
+
+        def process_node(self, node: Any, value_name_to_typeinfo: _TypeInfos) -> None:
             try:
                 super().process_node(node, value_name_to_typeinfo)
             except (KeyError, RuntimeError) as exc:

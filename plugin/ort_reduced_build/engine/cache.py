@@ -1,18 +1,18 @@
 """Content-addressed conversion cache, safe to share between concurrent builds.
 
-Key: sha256 of the model bytes, its external-data files' bytes, the conversion options, the onnxruntime
-and plugin versions, and the custom-op libraries' bytes. Value: the ``.ort`` bytes (plus the optional
-optimized ONNX) and the model's usage as config text, with a manifest of their xxh3-128 digests (a
-check, not a key: ten times faster than sha256) so a changed entry is detected and rebuilt, never used.
+Key: sha256 over the BLAKE3 digests of the model bytes, its external-data files' bytes and the custom-op
+libraries' bytes, the conversion options, and the onnxruntime and plugin versions. Value: the ``.ort``
+bytes (plus the optional optimized ONNX) and the model's usage as config text, with a manifest of their
+xxh3-128 digests (a check, not a key: twice as fast again) so a changed entry is detected and rebuilt, never used.
 The manifest also binds the entry to what it was made for: the key, and a digest of its inputs' sizes,
-first and last 64 KiB (read on every hit: a stat-index record that names another file's sha256, or an
-entry moved under another key, is a miss, never another model's ``.ort``). Files in an entry (``manifest``) must be
+first and last 64 KiB (read on every hit: a stat-index record that names another file's digest, or an
+entry moved under another key, is a miss, never another model's ``.ort``). Files in an entry must be
 regular files; they are made read-only (0444), so the outputs hard-linked to them cannot be edited in
 place, and a tool that replaces an output (temp file + rename) leaves the cache and other copies alone.
 
 Entries are built in a private temp dir and published with one ``rename``; a file lock per key keeps
 two builds from publishing (or discarding) the same entry at once. A stat index (size, mtime, inode,
-ctime -> sha256) spares rehashing unchanged files, so the warm path imports neither onnx nor
+ctime -> BLAKE3) spares rehashing unchanged files, so the warm path imports neither onnx nor
 onnxruntime; ctime is set by the kernel on every write, so an edit that restores mtime is still seen.
 
 A model's external-data files are found and checked by ``external_data``: they are only ever read.
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from .._version import __version__, onnxruntime_version
 from ..errors import CacheError, ConfigError
 from ..settings import ConvertOptions
-from ..util.fileio import atomic_write, file_digest, file_integrity_digest, mapped
+from ..util.fileio import atomic_write, content_digest, file_digest, file_integrity_digest, mapped
 from ..util.scratch import Scratch, lock_file
 from .config import (
     format_config,
@@ -55,10 +55,10 @@ from .config import (
 from .external_data import external_data_locations, external_data_path
 from .manifest import (
     ANALYSIS,
+    DIGEST,
     IN_USE,
     LAYOUT,
     READ_ONLY,
-    SHA256,
     CacheEntry,
     Manifest,
     entry_stamp,
@@ -181,7 +181,7 @@ class Cache:
     # -- keys ---------------------------------------------------------------------------------------
 
     def digest(self, path: Path) -> str:
-        """sha256 of ``path``, through the stat index when the file is unchanged."""
+        """The content digest of ``path`` (``content_digest``), through the stat index when the file is unchanged."""
         if self.root is None:
             return file_digest(path)
         st = path.stat()
@@ -189,16 +189,16 @@ class Cache:
         index = self.root / "stat" / (hashlib.sha256(os.fsencode(path.resolve())).hexdigest() + ".json")
         try:
             rec = json.loads(index.read_text())
-            if rec["stamp"] == stamp and SHA256.fullmatch(rec["sha256"]):
-                return str(rec["sha256"])
+            if rec["stamp"] == stamp and DIGEST.fullmatch(rec["blake3"]):
+                return str(rec["blake3"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
         if self._before_hashing is not None:
             self._before_hashing()
         with mapped(path) as data:  # what is read: a /proc file's stat says 0 bytes
-            digest, read = hashlib.sha256(data).hexdigest(), len(data)
+            digest, read = content_digest(data), len(data)
         if read == st.st_size and stat_stamp(path) == stamp[:3] + stamp[4:]:  # unchanged while hashed: the pair is true
-            self._remember(index, json.dumps({"stamp": stamp, "sha256": digest}).encode())
+            self._remember(index, json.dumps({"stamp": stamp, "blake3": digest}).encode())
         return digest
 
     def external_data(self, model: Path, model_digest: str) -> list[str]:
@@ -310,7 +310,7 @@ class Cache:
 
     def _directory(self, key: str) -> Path:
         assert self.root is not None
-        if not SHA256.fullmatch(key):
+        if not DIGEST.fullmatch(key):
             raise ValueError(f"not a cache key: {key!r}")
         return self.root / "objects" / key[:2] / key
 

@@ -23,12 +23,12 @@ from .config import OpKey, OpsConfig
 
 __all__ = [
     "ANALYSIS",
+    "DIGEST",
     "ENTRY_FILES",
     "IN_USE",
     "LAYOUT",
     "READ_ONLY",
     "REQUIRED_FILES",
-    "SHA256",
     "XXH128",
     "CacheEntry",
     "Files",
@@ -41,12 +41,13 @@ __all__ = [
     "stat_stamp",
 ]
 
-LAYOUT = "v2"  # v2: manifests record xxh3-128
+LAYOUT = "v3"  # v2: manifests record xxh3-128; v3: content digests are BLAKE3
 ANALYSIS = 2
 """What an entry's usage.config records: 2 adds the '# graph types' lines (older entries lack them)."""
 ENTRY_FILES = frozenset({"model.ort", "model.optimized.onnx", "usage.config"})
 REQUIRED_FILES = frozenset({"model.ort", "usage.config"})
-SHA256 = re.compile(r"[0-9a-f]{64}")
+DIGEST = re.compile(r"[0-9a-f]{64}")
+"""A key (sha256) or a content digest (BLAKE3-256), in hex."""
 XXH128 = re.compile(r"[0-9a-f]{32}")
 Files = dict[str, tuple[str, list[int]]]
 """A manifest's files: name -> (xxh3-128, stamp)."""
@@ -116,7 +117,7 @@ def read_manifest(directory: Path, need: tuple[str, ...]) -> Manifest:
     """The manifest (files: name -> xxh3-128, stamp); ``ValueError`` if it is malformed."""
     raw = json.loads(read_entry_file(directory / "manifest.json"))
     files, warnings, key, inputs = raw["files"], raw["warnings"], raw["key"], raw["inputs"]
-    if not (isinstance(key, str) and SHA256.fullmatch(key) and isinstance(inputs, str) and XXH128.fullmatch(inputs)):
+    if not (isinstance(key, str) and DIGEST.fullmatch(key) and isinstance(inputs, str) and XXH128.fullmatch(inputs)):
         raise ValueError("manifest does not say what the entry was made for")
     if not isinstance(files, dict) or not (REQUIRED_FILES | set(need)) <= files.keys() <= ENTRY_FILES:
         raise ValueError("manifest lists the wrong files")

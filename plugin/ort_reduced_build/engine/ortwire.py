@@ -21,7 +21,7 @@ _U8, _U16, _I32, _U32 = (struct.Struct(f"<{code}") for code in "BHiI")
 SESSION_MODEL = 1
 MODEL_GRAPH = 7
 GRAPH_NODE_ARGS, GRAPH_NODES, GRAPH_SPARSE_INITIALIZERS = 1, 2, 7
-NODE_DOMAIN, NODE_SINCE_VERSION, NODE_OP_TYPE, NODE_ATTRIBUTES = 2, 3, 5, 10
+NODE_DOMAIN, NODE_SINCE_VERSION, NODE_OP_TYPE, NODE_INPUTS, NODE_OUTPUTS, NODE_ATTRIBUTES = 2, 3, 5, 8, 9, 10
 ATTRIBUTE_TYPE, ATTRIBUTE_G, ATTRIBUTE_GRAPHS = 2, 7, 12
 ATTRIBUTE_GRAPH, ATTRIBUTE_GRAPHS_TYPE = 5, 10
 """``AttributeType`` values of a graph and a list of graphs."""
@@ -83,6 +83,15 @@ class Tables:
         start = vector + 4
         offsets = struct.unpack_from(f"<{count}I", self.data, start)
         return [start + 4 * i + offset for i, offset in enumerate(offsets)]
+
+    def strings(self, table: int, slot: int) -> list[bytes]:
+        """The strings of the vector field ``slot`` (empty when absent)."""
+        data = self.data
+        out = []
+        for at in self.tables(table, slot):
+            length = _U32.unpack_from(data, at)[0]
+            out.append(bytes(data[at + 4 : at + 4 + length]))
+        return out
 
     def length(self, table: int, slot: int) -> int:
         """The length of the vector field ``slot`` (0 when absent)."""

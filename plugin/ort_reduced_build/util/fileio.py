@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import filecmp
-import hashlib
 import mmap
 import os
 import shutil
@@ -27,6 +26,7 @@ __all__ = [
     "atomic_copy",
     "atomic_link_or_copy",
     "atomic_write",
+    "content_digest",
     "file_digest",
     "file_integrity_digest",
     "integrity_digest",
@@ -60,13 +60,21 @@ def _kind(mode: int) -> str:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a regular file's bytes (the cache key's hash)."""
+    """BLAKE3 of a regular file's bytes (``content_digest``)."""
     with mapped(path) as data:
-        return hashlib.sha256(data).hexdigest()
+        return content_digest(data)
+
+
+def content_digest(data: Buffer) -> str:
+    """BLAKE3-256 of bytes, the hash of what the cache key is made from: cryptographic, as sha256 is, and
+    4x faster (4 vs 1 GB/s on this project's machines), which counts when 400 MB of models are new."""
+    import blake3
+
+    return str(blake3.blake3(data).hexdigest())
 
 
 def integrity_digest(data: Buffer) -> str:
-    """xxh3-128 of bytes: what a cache manifest records to notice a changed entry (10x faster than sha256)."""
+    """xxh3-128 of bytes: what a cache manifest records to notice a changed entry (twice as fast again as BLAKE3)."""
     import xxhash
 
     return xxhash.xxh3_128_hexdigest(data)
