@@ -58,6 +58,7 @@ engine/outputs.py
 engine/pipeline.py
 engine/replay.py
 engine/request.py
+engine/tasks.py
 engine/workers.py
 errors.py
 inspect/__init__.py

@@ -13,7 +13,7 @@ import pytest
 from ort_reduced_build.engine.convert import Workers, _Worker
 from ort_reduced_build.engine.workers import Zygote
 
-WORKER = "ort_reduced_build.engine.convert:worker_main"
+WORKER = "ort_reduced_build.engine.tasks:worker_main"
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the zygote forks workers on Linux only")
 

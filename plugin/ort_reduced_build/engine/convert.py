@@ -23,12 +23,14 @@ from ..settings import ConvertOptions
 from ..util.fileio import file_integrity_digest, integrity_digest, mapped
 from .analyze import ModelUsage, analyze_ort, merge_graph_types
 from .config import merge
-from .workers import bind_to_parent
 
 if TYPE_CHECKING:
     from .workers import Zygote
 
 __all__ = ["ConvertFailure", "ConvertTask", "Converted", "Workers", "convert_one", "default_jobs"]
+
+WORKER_MODULE = f"{__package__}.tasks"
+"""Where a worker's loop lives (``tasks.worker_main``), named, not imported: it imports this module."""
 
 _LEVELS = {
     "disable": "ORT_DISABLE_ALL",
@@ -78,12 +80,9 @@ class Converted:
 def convert_one(task: ConvertTask) -> Converted:
     """Convert one model exactly as ORT's converter does and return its usage (runs in a worker).
 
-    A given ``.ort`` (with saved runtime optimizations) is not converted: ``_replay.rederive`` says what it needs.
+    A given ``.ort`` (with saved runtime optimizations) is not converted: ``replay.rederive`` says what it
+    needs (``tasks.perform`` chooses).
     """
-    if task.model.suffix.lower() == ".ort":
-        from .replay import rederive
-
-        return rederive(task)
     opts = task.options
     entries = {"session.qdqisint8allowed": "1" if opts.target_platform == "arm" else "0"}
     runtime = task.style == "Runtime"
@@ -149,35 +148,6 @@ def _session(task: ConvertTask, output: Path, entries: dict[str, str]) -> None:
     del session
 
 
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 600 else text[:600] + "..."
-
-
-def worker_main(task_fd: int, result_fd: int, parent: int | None = None) -> None:
-    """A worker's loop: receive a task, convert, send the result; ``None`` ends it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    bind_to_parent(parent)
-    from multiprocessing.connection import Connection
-
-    tasks = Connection(task_fd, writable=False)
-    results = Connection(result_fd, readable=False)
-    while True:
-        try:
-            task = tasks.recv()
-        except (EOFError, OSError):
-            os._exit(0)
-        if task is None:
-            os._exit(0)  # skip interpreter and onnxruntime teardown: nothing is left to flush
-        try:
-            result: Converted | ConvertFailure = convert_one(task)
-        except Exception as exc:  # noqa: BLE001 -- any failure of the conversion is the task's result
-            import traceback
-
-            result = ConvertFailure(_describe(exc), traceback.format_exc())
-        results.send(result)
-
-
 class _Worker:
     """A process running ``worker_main``, talking over two pipes: forked by the zygote when there is one,
     else a fresh interpreter.
@@ -202,7 +172,7 @@ class _Worker:
                 except OSError:
                     self.zygote = None
             if self.zygote is None:
-                self.process = start_interpreter(__name__, "worker_main", (task_r, result_w))
+                self.process = start_interpreter(WORKER_MODULE, "worker_main", (task_r, result_w))
                 self.pid = self.process.pid
         finally:
             os.close(task_r)
@@ -283,7 +253,7 @@ class Workers:
         if self._zygote is None and sys.platform.startswith("linux"):
             from .workers import Zygote
 
-            self._zygote = Zygote(f"{__name__}:worker_main")
+            self._zygote = Zygote(f"{WORKER_MODULE}:worker_main")
 
     def run(self, tasks: Iterable[ConvertTask]) -> Iterator[tuple[ConvertTask, Converted | ConvertFailure]]:
         """Convert ``tasks``; yield each with its usage or failure.

@@ -3,7 +3,7 @@
 Nothing is written to a final path until every model has converted (or failures are allowed), and
 then only through temp files renamed into place (a killed run's leftover temp files are swept).
 Models with the same cache key convert once per run. Before anything runs, the outputs are checked
-(``_outputs``): outputs sharing a path, an output that is an input, or one that cannot be written is
+(``outputs``): outputs sharing a path, an output that is an input, or one that cannot be written is
 refused in one line.
 """
 
@@ -178,7 +178,7 @@ def conversion_order(models: Sequence[Model]) -> list[Model]:
 def _plan(request: Request, cache: Cache, plan: _Plan) -> Iterator[ConvertTask]:
     """Record cache hits (and given ``.ort`` files) in ``plan``; yield a task for each miss.
 
-    A given ``.ort`` with saved runtime optimizations is a task too (``_replay.rederive``), cached as a
+    A given ``.ort`` with saved runtime optimizations is a task too (``replay.rederive``), cached as a
     conversion is; its own analysis, with those optimizations' ops kept with all types, is the fallback.
     """
     threads = max(1, default_jobs() // max(1, request.jobs))
