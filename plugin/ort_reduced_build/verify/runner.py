@@ -164,13 +164,14 @@ def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None =
 
     reports = []
     version = "?"
-    reference = [onnxruntime.__version__]
+    reference = onnxruntime.__version__  # or the reference library's, once it reports one
     with _workdir() as work:
         runner = compile_runner(request.target, work)
         launch = (*_launcher(request.target, runner, work), str(runner))
         for index, (display, ort) in enumerate(request.models):
-            report, reported = _verify_model(request, launch, display, ort, work / str(index), reference)
+            report, reported, reference_reported = _verify_model(request, launch, display, ort, work / str(index))
             version = reported or version
+            reference = reference_reported or reference
             reports.append(report)
             if on_model is not None:
                 on_model(report)
@@ -178,7 +179,7 @@ def run(request: VerifyRequest, on_model: Callable[[ModelReport], None] | None =
     notes: tuple[str, ...] = ()
     if request.target.cross and request.reference_library is None and any(r.status == "mismatch" for r in reports):
         notes = (CROSS_REFERENCE_NOTE,)
-    return Report(runtime, reference[-1], tuple(reports), "" if version == "?" else version, notes)
+    return Report(runtime, reference, tuple(reports), "" if version == "?" else version, notes)
 
 
 @contextmanager
@@ -191,38 +192,48 @@ def _workdir() -> Iterator[Path]:
 
 
 def _verify_model(
-    request: VerifyRequest, launch: tuple[str, ...], display: str, ort: Path, work: Path, reference: list[str]
-) -> tuple[ModelReport, str]:
-    """``reference`` ends with the reference's version, once known."""
+    request: VerifyRequest, launch: tuple[str, ...], display: str, ort: Path, work: Path
+) -> tuple[ModelReport, str, str]:
+    """The model's report, the version the library reports and the one the reference library reports
+    (each "" when not known)."""
     work.mkdir()
     spec = request.inputs.spec(display)
     feeds: dict[str, np.ndarray] | None = None
     expected: Mapping[str, object] = {}
-    skipped = ""
+    skipped = reference = ""
     if not request.session_only:
         try:
             session = _session(ort)
             feeds = make_inputs(session.get_inputs(), spec, request.seed + zlib.crc32(display.encode()))
-            expected = _reference(request, launch, (ort, session), feeds, work / "reference", reference)
+            expected, reference = _reference(request, launch, (ort, session), feeds, work / "reference")
         except CannotMake as exc:
             feeds, skipped = None, str(exc)  # the session on the built library is still created
+            reference = exc.version if isinstance(exc, _ReferenceFailed) else ""
     code, message, version = _run_runner(request, launch, ort, feeds, work)
     if code in _EXIT_STATUS:
         status = _EXIT_STATUS[code]
         if status == "session-failed" and any(s in message for s in _MISSING_KERNEL):
             status = "missing-kernel"
-        return ModelReport(display, status, message), version
+        return ModelReport(display, status, message), version, reference
     if code != 0:
         raise VerifyError(f"{display}: the verify runner failed (exit {code}): {message}")
     if skipped:
-        return ModelReport(display, "skipped", f"session created; {skipped}"), version
+        return ModelReport(display, "skipped", f"session created; {skipped}"), version, reference
     if feeds is None:
-        return ModelReport(display, "ok", "session created"), version
+        return ModelReport(display, "ok", "session created"), version, reference
     try:
         got = decode_outputs((work / "out.bin").read_bytes())
     except (OSError, ValueError) as exc:
-        return ModelReport(display, "run-failed", f"unreadable runner output: {exc}"), version
-    return _compared(request, spec, display, got, expected), version
+        return ModelReport(display, "run-failed", f"unreadable runner output: {exc}"), version, reference
+    return _compared(request, spec, display, got, expected), version, reference
+
+
+class _ReferenceFailed(CannotMake):
+    """The reference library did not give the model's outputs; ``version``: what it said it is ("" if nothing)."""
+
+    def __init__(self, message: str, version: str) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 def _session(ort: Path) -> Any:
@@ -244,22 +255,21 @@ def _reference(
     model: tuple[Path, Any],
     feeds: dict[str, np.ndarray],
     work: Path,
-    reference: list[str],
-) -> Mapping[str, object]:
-    """The reference outputs of the model (its ``.ort`` and host session): the runner on
-    ``request.reference_library``, else this host's onnxruntime."""
+) -> tuple[Mapping[str, object], str]:
+    """The reference outputs of the model (its ``.ort`` and host session), and the version the reference
+    library reports: the runner on ``request.reference_library``, else this host's onnxruntime ("")."""
     ort, session = model
     if request.reference_library is not None:
         work.mkdir()
         code, message, version = _run_runner(request, launch, ort, feeds, work, request.reference_library)
-        if version:
-            reference.append(version)
         if code != 0:
-            raise CannotMake(f"the reference runtime {request.reference_library} cannot run it: {message}")
+            raise _ReferenceFailed(
+                f"the reference runtime {request.reference_library} cannot run it: {message}", version
+            )
         try:
-            return decode_outputs((work / "out.bin").read_bytes())
+            return decode_outputs((work / "out.bin").read_bytes()), version
         except (OSError, ValueError) as exc:
-            raise CannotMake(f"unreadable reference output: {exc}") from None
+            raise _ReferenceFailed(f"unreadable reference output: {exc}", version) from None
     try:
         values = session.run(None, feeds)
     except Exception as exc:  # noqa: BLE001 -- onnxruntime raises its own exception types
@@ -267,7 +277,7 @@ def _reference(
         raise CannotMake(
             f"the reference cannot run the generated inputs ({_first_line(exc)}): set inputs {names} in --inputs"
         ) from None
-    return {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}
+    return {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}, ""
 
 
 _ARM_CPUINFO = "".join(
