@@ -30,6 +30,10 @@ from pathlib import Path
 __all__ = ["Zygote", "bind_to_parent", "start_interpreter", "zygote_main"]
 
 _MESSAGE = struct.Struct("!cqi")
+_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
+"""glibc's adaptive thresholds at the values they would reach, from the start: blocks up to 32 MiB come
+from the heap, and up to 64 MiB of freed heap is kept for reuse instead of being handed back. Larger
+blocks are still mapped and unmapped. Other C libraries ignore the variable."""
 
 
 def start_interpreter(
@@ -38,11 +42,14 @@ def start_interpreter(
     """A fresh interpreter (this one's ``sys.path``) calling ``module.function(*fds, parent pid, *extra)``.
 
     Its environment keeps numpy's BLAS single-threaded: workers never use it, and the zygote must not
-    have threads when it forks.
+    have threads when it forks. Unless the caller set ``GLIBC_TUNABLES``, glibc's malloc keeps freed memory
+    for reuse (``_MALLOC``): a conversion allocates and frees its model's size several times over (parse,
+    optimize, serialize), and every page handed back is faulted in and zeroed again by the next allocation.
     """
     call = f"{function}(*{fds!r}, {os.getpid()}, *{extra!r})"
     code = f"import sys; sys.path[:] = {sys.path!r}; from {module} import {function}; {call}"
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {"GLIBC_TUNABLES": _MALLOC, **os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env["MKL_NUM_THREADS"] = "1"
     return subprocess.Popen([sys.executable, "-c", code], pass_fds=fds, stdin=subprocess.DEVNULL, env=env)
 
 
