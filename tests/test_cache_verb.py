@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -98,6 +99,36 @@ def test_prune_removes_the_least_recently_used_first(tmp_path: Path, cli: Cli) -
     # The next run converts what was pruned and still hits what was kept; the kept entry is intact.
     r = cli("config", project, "-o", "c.config")
     assert "3 conversion(s) (2 converted, 1 cached)" in r.stderr, r.stderr
+    assert verify_cache(cache) == 3
+
+
+def test_prune_removes_what_another_versions_layout_holds_first(tmp_path: Path, cli: Cli) -> None:
+    """A cache dir shared with an older version of the package (cache layout v2: this one cannot use it):
+    ``--older-than`` ages its entries as this layout's; ``--max-size`` removes them before any of ours."""
+    cache = tmp_path / "cache"
+    assert cli("config", _project(tmp_path / "p"), "-o", "c.config").returncode == 0
+    ours = sorted(_entries(cache).values())
+    old = cache / "v2"
+    shutil.copytree(cache / LAYOUT, old, symlinks=True)  # the same structure, as an older version left it
+    theirs = sorted(old.glob("objects/*/*"))
+    for days, entry in zip((10, 1, 1), theirs, strict=True):
+        _age(entry, days)
+    for record in old.glob("stat/*"):
+        _age(record, 1)
+    assert _info(cli, cache)["size_bytes"] == _du(cache)
+
+    r = cli("cache", "prune", "--older-than", "5d", "--cache-dir", cache, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["removed_entries"] == 1
+    assert sorted(old.glob("objects/*/*")) == theirs[1:]
+    assert sorted(_entries(cache).values()) == ours
+
+    # Room for our layout only: everything of the other one goes, ours stays whole.
+    r = cli("cache", "prune", "--max-size", str(_du(cache / LAYOUT)), "--cache-dir", cache, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["removed_entries"] == 2
+    assert not old.exists()
+    assert sorted(_entries(cache).values()) == ours
     assert verify_cache(cache) == 3
 
 

@@ -110,8 +110,7 @@ class Removed:
 
 def info(root: Path) -> CacheInfo:
     """What the cache dir ``root`` holds (nothing if it does not exist); reads only."""
-    layout = root / LAYOUT
-    items = [*_entries(layout), *_records(layout)]
+    items = list(_items(root / LAYOUT))
     size = sum(_size(root / name) for name in _layouts(root))
     return CacheInfo(root, tuple(sorted(items, key=lambda i: (i.used, str(i.path)))), size)
 
@@ -119,17 +118,24 @@ def info(root: Path) -> CacheInfo:
 def prune(root: Path, max_size: int | None, older_than: float | None, on_wait: Callable[[], None]) -> Removed:
     """Remove what was last used more than ``older_than`` seconds ago, then the least recently used until the
     entries and stat records take at most ``max_size`` bytes. ``on_wait`` is called if runs using the cache
-    must end first."""
+    must end first. Other layouts' entries and records (what older or newer versions of this package keep
+    in the same directory: this one cannot use them) go first, then this layout's."""
     with _exclusive(root, on_wait):
         found = info(root)
-        now, size = time.time(), sum(i.size for i in found.items)
+        others = sorted(_layouts(root) - {LAYOUT})
+        stale = sorted((i for name in others for i in _items(root / name)), key=lambda i: (i.used, str(i.path)))
+        now, size = time.time(), sum(i.size for i in (*stale, *found.items))
         doomed = []
-        for item in found.items:  # least recently used first
+        for item in (*stale, *found.items):  # other layouts first, each least recently used first
             if (older_than is not None and now - item.used > older_than) or (max_size is not None and size > max_size):
                 doomed.append(item)
                 size -= item.size
-        _remove(root / LAYOUT, doomed)
-        _tidy(root / LAYOUT, everything=False)
+        for layout in (*(root / name for name in others), root / LAYOUT):
+            _remove(layout, [i for i in doomed if layout in i.path.parents])
+            _tidy(layout, everything=False)
+        for name in others:
+            if not any(_items(root / name)):
+                _delete(root / name)  # nothing left worth keeping: its locks and scratch go too
         left = info(root)
         return Removed(sum(i.is_entry for i in doomed), found.size - left.size, left)
 
@@ -148,20 +154,29 @@ def clear(root: Path, on_wait: Callable[[], None]) -> Removed:
 
 @contextmanager
 def _exclusive(root: Path, on_wait: Callable[[], None]) -> Iterator[None]:
-    """Hold the layout's ``in-use.lock`` exclusively (no run uses the cache meanwhile)."""
-    if not (root / LAYOUT).is_dir():
-        yield
-        return
+    """Hold every layout's ``in-use.lock`` exclusively (no run of any version uses the cache meanwhile)."""
+    fds: list[int] = []
+    waiting = on_wait
     try:
-        fd = lock_file(root / LAYOUT / IN_USE, exclusive=True, blocking=False)
-    except BlockingIOError:
-        on_wait()
-        fd = lock_file(root / LAYOUT / IN_USE, exclusive=True)
-    try:
+        for name in sorted(_layouts(root)):
+            if not (root / name).is_dir() or (root / name).is_symlink():
+                continue
+            try:
+                fd = lock_file(root / name / IN_USE, exclusive=True, blocking=False)
+            except BlockingIOError:
+                waiting()
+                waiting = _nothing  # said once
+                fd = lock_file(root / name / IN_USE, exclusive=True)
+            if fd is not None:
+                fds.append(fd)
         yield
     finally:
-        if fd is not None:
+        for fd in fds:
             os.close(fd)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _remove(layout: Path, items: list[Item]) -> None:
@@ -169,6 +184,7 @@ def _remove(layout: Path, items: list[Item]) -> None:
     if not items:
         return
     with _removing(layout.parent):
+        (layout / "tmp").mkdir(exist_ok=True)
         trash = Path(tempfile.mkdtemp(prefix="trash-", dir=layout / "tmp"))  # swept after a day if we die
     for n, item in enumerate(items):
         with _removing(item.path), suppress(FileNotFoundError):
@@ -213,6 +229,11 @@ def _layouts(root: Path) -> set[str]:
         return {e.name for e in os.scandir(root) if _LAYOUT_NAME.fullmatch(e.name)}
     except OSError:
         return set()
+
+
+def _items(layout: Path) -> Iterator[Item]:
+    yield from _entries(layout)
+    yield from _records(layout)
 
 
 def _entries(layout: Path) -> Iterator[Item]:
