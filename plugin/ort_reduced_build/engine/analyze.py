@@ -186,7 +186,8 @@ class _TypeInfos(dict):  # type: ignore[type-arg]
     def __init__(self, tables: ow.Tables, positions: dict[bytes | None, int]) -> None:
         super().__init__(positions)
         self._tables = tables
-        self._element_types: dict[bytes, tuple[frozenset[int], frozenset[str]]] = {}
+        self._read: dict[bytes, tuple[frozenset[int], frozenset[str]]] = {}
+        """``element_types`` of each name looked up so far."""
 
     def __getitem__(self, name: bytes | None) -> Any:
         position = super().__getitem__(name)
@@ -201,12 +202,12 @@ class _TypeInfos(dict):  # type: ignore[type-arg]
     def element_types(self, name: bytes) -> tuple[frozenset[int], frozenset[str]]:
         """The element type codes of value ``name`` (a map: its key's and its value's), and ``{"unknown"}``
         where it has no type (``_element_types``), read once per name."""
-        known = self._element_types.get(name)
+        known = self._read.get(name)
         if known is None:
             codes: set[int] = set()
             found: set[str] = set()
             _element_types(self._tables, super().get(name, 0), codes, found)
-            known = self._element_types[name] = (frozenset(codes), frozenset(found))
+            known = self._read[name] = (frozenset(codes), frozenset(found))
         return known
 
     def config_types(self, name: bytes) -> set[str]:

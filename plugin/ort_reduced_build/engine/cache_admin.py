@@ -156,7 +156,7 @@ def clear(root: Path, on_wait: Callable[[], None]) -> Removed:
 def _exclusive(root: Path, on_wait: Callable[[], None]) -> Iterator[None]:
     """Hold every layout's ``in-use.lock`` exclusively (no run of any version uses the cache meanwhile)."""
     fds: list[int] = []
-    waiting = on_wait
+    waited = False
     try:
         for name in sorted(_layouts(root)):
             if not (root / name).is_dir() or (root / name).is_symlink():
@@ -164,8 +164,9 @@ def _exclusive(root: Path, on_wait: Callable[[], None]) -> Iterator[None]:
             try:
                 fd = lock_file(root / name / IN_USE, exclusive=True, blocking=False)
             except BlockingIOError:
-                waiting()
-                waiting = _nothing  # said once
+                if not waited:  # said once, however many layouts are in use
+                    on_wait()
+                    waited = True
                 fd = lock_file(root / name / IN_USE, exclusive=True)
             if fd is not None:
                 fds.append(fd)
@@ -173,10 +174,6 @@ def _exclusive(root: Path, on_wait: Callable[[], None]) -> Iterator[None]:
     finally:
         for fd in fds:
             os.close(fd)
-
-
-def _nothing() -> None:
-    pass
 
 
 def _remove(layout: Path, items: list[Item]) -> None:

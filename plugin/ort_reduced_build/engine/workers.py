@@ -48,8 +48,8 @@ def start_interpreter(
     """
     call = f"{function}(*{fds!r}, {os.getpid()}, *{extra!r})"
     code = f"import sys; sys.path[:] = {sys.path!r}; from {module} import {function}; {call}"
-    env = {"GLIBC_TUNABLES": _MALLOC, **os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    env["MKL_NUM_THREADS"] = "1"
+    env = {"GLIBC_TUNABLES": _MALLOC, **os.environ}
+    env |= dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1")
     return subprocess.Popen([sys.executable, "-c", code], pass_fds=fds, stdin=subprocess.DEVNULL, env=env)
 
 
