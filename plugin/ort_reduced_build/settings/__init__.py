@@ -4,36 +4,5 @@ public import path: it keeps the names of ``model``."""
 
 from __future__ import annotations
 
-from .model import (
-    BUNDLES,
-    DEFAULT_OPTIMIZATION_LEVEL,
-    DEFAULT_OPTIMIZATION_STYLES,
-    OPTIMIZATION_LEVELS,
-    OPTIMIZATION_STYLES,
-    TARGET_PLATFORMS,
-    BackendSettings,
-    ConvertOptions,
-    OptimizationLevel,
-    OptimizationStyle,
-    TargetPlatform,
-    config_file_name,
-    read_backend_settings,
-    setting_key,
-)
-
-__all__ = [
-    "BUNDLES",
-    "DEFAULT_OPTIMIZATION_LEVEL",
-    "DEFAULT_OPTIMIZATION_STYLES",
-    "OPTIMIZATION_LEVELS",
-    "OPTIMIZATION_STYLES",
-    "TARGET_PLATFORMS",
-    "BackendSettings",
-    "ConvertOptions",
-    "OptimizationLevel",
-    "OptimizationStyle",
-    "TargetPlatform",
-    "config_file_name",
-    "read_backend_settings",
-    "setting_key",
-]
+from .model import *  # noqa: F403 -- the public names are model's, listed once, in its __all__
+from .model import __all__ as __all__

@@ -4,28 +4,5 @@ its symbols (``symbols``), the link map (``linkmap``) and the references between
 
 from __future__ import annotations
 
-from .report import (
-    SIZES_FILE,
-    UNATTRIBUTED,
-    OpSize,
-    SizeReport,
-    link_map_for,
-    load_build_sizes,
-    measure,
-    read_report,
-    save_build_sizes,
-    toolchain,
-)
-
-__all__ = [
-    "SIZES_FILE",
-    "UNATTRIBUTED",
-    "OpSize",
-    "SizeReport",
-    "link_map_for",
-    "load_build_sizes",
-    "measure",
-    "read_report",
-    "save_build_sizes",
-    "toolchain",
-]
+from .report import *  # noqa: F403 -- the public names are report's, listed once, in its __all__
+from .report import __all__ as __all__
